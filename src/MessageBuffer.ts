@@ -1,0 +1,142 @@
+/**
+ * Bounded buffers and their overflow policies.
+ *
+ * The receive buffer between the socket and `messages` is a bounded Effect
+ * queue (a `Mailbox`) whose strategy is the overflow policy:
+ *
+ * | policy           | strategy   | when full                                               |
+ * |------------------|------------|---------------------------------------------------------|
+ * | `"drop_oldest"`  | sliding    | the oldest message is evicted and counted               |
+ * | `"drop_newest"`  | dropping   | the incoming message is discarded and counted           |
+ * | `"error"`        | dropping   | `messages` fails with `BufferOverflowError { capacity }`|
+ * | `"backpressure"` | suspend    | socket reading pauses until there is room (lossless)    |
+ *
+ * The default is `"backpressure"`: nothing is lost unless the user opts into
+ * dropping, and memory stays bounded because the socket stops being read.
+ *
+ * @since 0.1.0
+ */
+import type * as Effect from "effect/Effect"
+import * as internal from "./internal/receiveBuffer.js"
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type OverflowPolicy = "drop_oldest" | "drop_newest" | "error" | "backpressure"
+
+/**
+ * Drop a message whose key was seen among the last `window` keys.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface DedupConfig<A = any> {
+  readonly window: number
+  readonly key: (message: A) => unknown
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface BufferConfig<A = any> {
+  /** Messages held at most (default 1000). */
+  readonly capacity?: number
+  /** What happens when the buffer is full (default `"backpressure"`). */
+  readonly overflowPolicy?: OverflowPolicy
+  readonly dedup?: DedupConfig<A>
+}
+
+/**
+ * What to do after every reconnect.
+ *
+ * - `"none"`: nothing beyond the send queue (sends accepted while
+ *   disconnected, and sends the dead socket never wrote, are always re-sent).
+ * - `"sequence_id"`: `onReplay(lastSequenceId)` runs on the new connection
+ *   (e.g. to send a resume request) before any new message is delivered;
+ *   `sequenceKey(message)` gives each incoming message's sequence id.
+ * - `"full_buffer"`: the outgoing messages that were queued or not confirmed
+ *   written when the connection dropped are re-sent, in order, framed by
+ *   `ReplayStarted` / `ReplayCompleted` events.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ReplayConfig<A = any> {
+  readonly mode: "none" | "sequence_id" | "full_buffer"
+  readonly sequenceKey?: (message: A) => unknown
+  /**
+   * Runs on the new connection before messages flow again. `send` writes
+   * straight to the new socket. May return how many messages it replayed.
+   */
+  readonly onReplay?: (
+    lastSequenceId: unknown,
+    send: (message: unknown) => Effect.Effect<void>
+  ) => Effect.Effect<number | void, unknown>
+}
+
+/**
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaults = { capacity: 1000, overflowPolicy: "backpressure" as OverflowPolicy } as const
+
+/**
+ * The Effect queue strategy behind each policy.
+ *
+ * @since 0.1.0
+ * @category getters
+ */
+export const strategy = (policy: OverflowPolicy): "sliding" | "dropping" | "suspend" => internal.strategyOf(policy)
+
+/**
+ * Resolves the `buffer` option (a capacity or a config).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const resolve = <A>(option: number | BufferConfig<A> | undefined): {
+  readonly capacity: number
+  readonly overflowPolicy: OverflowPolicy
+  readonly dedup?: DedupConfig<A> | undefined
+} => {
+  const config = typeof option === "number" ? { capacity: option } : option ?? {}
+  const capacity = config.capacity ?? defaults.capacity
+  if (!Number.isInteger(capacity) || capacity < 1) throw new RangeError(`buffer capacity must be a positive integer, got ${capacity}`)
+  return {
+    capacity,
+    overflowPolicy: config.overflowPolicy ?? defaults.overflowPolicy,
+    dedup: config.dedup
+  }
+}
+
+/**
+ * A bounded receive buffer, fed synchronously from a socket callback and
+ * drained as a `Stream`. Used by the client and by each multiplexed
+ * subscription.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ReceiveBuffer<A, E> = internal.ReceiveBuffer<A, E>
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: <A, E>(options: internal.ReceiveBufferOptions<E>) => ReceiveBuffer<A, E> = internal.make
+
+/**
+ * A window of recently seen keys, for dedup.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type DedupWindow = internal.DedupWindow
+
+/**
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeDedupWindow: (size: number) => DedupWindow = internal.makeDedupWindow

@@ -1,0 +1,237 @@
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import type * as http from "node:http"
+import WebSocket from "ws"
+import {
+  type ConnectionError,
+  ConnectionClosedError,
+  ConnectionRefusedError,
+  ConnectionTimeoutError,
+  fatalUpgradeStatuses,
+  InvalidFrameError
+} from "../JetSocketError.js"
+import * as Transport from "../Transport.js"
+import { validateUrl } from "./url.js"
+
+/** How much of a refused upgrade's body is kept on the error. */
+const BODY_PREFIX_BYTES = 1024
+/** How long we wait for that body before giving up on it. */
+const BODY_READ_MS = 1000
+
+/** TLS verification failures: retrying cannot fix them, so they are fatal. */
+const tlsVerificationCodes = new Set([
+  "DEPTH_ZERO_SELF_SIGNED_CERT",
+  "SELF_SIGNED_CERT_IN_CHAIN",
+  "UNABLE_TO_VERIFY_LEAF_SIGNATURE",
+  "UNABLE_TO_GET_ISSUER_CERT",
+  "UNABLE_TO_GET_ISSUER_CERT_LOCALLY",
+  "CERT_HAS_EXPIRED",
+  "CERT_NOT_YET_VALID",
+  "CERT_REVOKED",
+  "CERT_UNTRUSTED",
+  "ERR_TLS_CERT_ALTNAME_INVALID"
+])
+
+/** ws receiver error codes and the close code ws sends for each. */
+const closeCodeOf = (error: Error & { code?: string }): number => {
+  // ws stores the close code under a private symbol; read it by description.
+  const symbol = Object.getOwnPropertySymbols(error).find((s) => s.description === "status-code")
+  const code = symbol === undefined ? undefined : (error as unknown as Record<symbol, unknown>)[symbol]
+  if (typeof code === "number") return code
+  switch (error.code) {
+    case "WS_ERR_INVALID_UTF8":
+      return 1007
+    case "WS_ERR_UNSUPPORTED_MESSAGE_LENGTH":
+    case "WS_ERR_UNSUPPORTED_DATA_PAYLOAD_LENGTH":
+      return 1009
+    default:
+      return 1002
+  }
+}
+
+/** Errors ws raises while validating the server's handshake answer. */
+const isHandshakeViolation = (message: string): boolean =>
+  message.startsWith("Invalid Sec-WebSocket") ||
+  message.startsWith("Server sent") ||
+  message.startsWith("Invalid Upgrade header") ||
+  message.startsWith("Unexpected server response")
+
+const refusal = (url: string, error: Error & { code?: string }): ConnectionError | InvalidFrameError => {
+  const message = error.message
+  if (message === "Opening handshake has timed out") {
+    return new ConnectionTimeoutError({ operation: "connect", timeout: Duration.zero, url })
+  }
+  if (isHandshakeViolation(message)) {
+    return new InvalidFrameError({ closeCode: 1002, reason: `invalid handshake: ${message}`, url })
+  }
+  const code = error.code
+  const tls = code !== undefined && tlsVerificationCodes.has(code)
+  return new ConnectionRefusedError({
+    url,
+    reason: tls ? `TLS verification failed (${code}): ${message}` : code ? `${code}: ${message}` : message,
+    fatal: tls,
+    cause: error
+  })
+}
+
+const readBodyPrefix = (res: http.IncomingMessage): Promise<string> =>
+  new Promise((resolve) => {
+    const chunks: Array<Buffer> = []
+    let size = 0
+    const finish = () => {
+      clearTimeout(timer)
+      res.removeAllListeners("data")
+      resolve(Buffer.concat(chunks).subarray(0, BODY_PREFIX_BYTES).toString("utf8"))
+    }
+    const timer = setTimeout(finish, BODY_READ_MS)
+    res.on("data", (chunk: Buffer) => {
+      chunks.push(chunk)
+      size += chunk.length
+      if (size >= BODY_PREFIX_BYTES) finish()
+    })
+    res.once("end", finish)
+    res.once("error", finish)
+    res.once("close", finish)
+  })
+
+const headersOf = (res: http.IncomingMessage): Record<string, string> => {
+  const out: Record<string, string> = {}
+  for (const [name, value] of Object.entries(res.headers)) {
+    if (value !== undefined) out[name] = Array.isArray(value) ? value.join(", ") : value
+  }
+  return out
+}
+
+const toBuffer = (data: Uint8Array): Buffer =>
+  Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
+
+const makeConnection = (socket: WebSocket): Transport.Connection => ({
+  protocol: socket.protocol,
+  extensions: socket.extensions,
+  canPing: true,
+  isOpen: () => socket.readyState === WebSocket.OPEN,
+  send: (data, onWritten) => {
+    if (typeof data === "string") socket.send(data, onWritten)
+    else socket.send(toBuffer(data), { binary: true }, onWritten)
+  },
+  ping: (data) => {
+    if (socket.readyState === WebSocket.OPEN) socket.ping(data === undefined ? undefined : toBuffer(data))
+  },
+  pause: () => socket.pause(),
+  resume: () => socket.resume(),
+  close: (code, reason, timeout) =>
+    Effect.async<boolean>((resume) => {
+      if (socket.readyState === WebSocket.CLOSED) return resume(Effect.succeed(true))
+      const timer = setTimeout(() => {
+        socket.terminate()
+        resume(Effect.succeed(false))
+      }, Duration.toMillis(timeout))
+      socket.once("close", () => {
+        clearTimeout(timer)
+        resume(Effect.succeed(true))
+      })
+      if (socket.readyState === WebSocket.OPEN) socket.close(code, reason)
+      return Effect.sync(() => {
+        clearTimeout(timer)
+        socket.terminate()
+      })
+    })
+})
+
+const connect = (request: Transport.ConnectRequest) =>
+  Effect.acquireRelease(
+    Effect.suspend(() => {
+      const invalid = validateUrl(request.url)
+      if (invalid !== undefined) return Effect.fail(invalid)
+      return Effect.async<WebSocket, ConnectionError | InvalidFrameError>((resume) => {
+        const { url, handlers } = request
+        const timeoutMs = Duration.toMillis(request.connectTimeout)
+        const tls = request.tls ?? {}
+        let socket: WebSocket
+        try {
+          socket = new WebSocket(url, [...request.protocols], {
+            headers: { ...request.headers },
+            perMessageDeflate: request.compression === false
+              ? false
+              : { threshold: request.compression.threshold, clientNoContextTakeover: false },
+            maxPayload: request.maxMessageSize,
+            handshakeTimeout: timeoutMs,
+            followRedirects: false,
+            ...(tls.ca !== undefined ? { ca: tls.ca as string } : {}),
+            ...(tls.cert !== undefined ? { cert: tls.cert as string } : {}),
+            ...(tls.key !== undefined ? { key: tls.key as string } : {}),
+            ...(tls.servername !== undefined ? { servername: tls.servername } : {}),
+            rejectUnauthorized: tls.rejectUnauthorized ?? true,
+            ...(request.agent !== undefined ? { agent: request.agent as http.Agent } : {})
+          })
+        } catch (error) {
+          return resume(Effect.fail(
+            new ConnectionRefusedError({ url, reason: String((error as Error).message), fatal: true, cause: error })
+          ))
+        }
+
+        let opened = false
+        let settled = false
+        let frameError: InvalidFrameError | undefined
+        const settle = (effect: Effect.Effect<WebSocket, ConnectionError | InvalidFrameError>) => {
+          if (settled) return
+          settled = true
+          resume(effect)
+        }
+
+        socket.on("unexpected-response", (req, res) => {
+          const status = res.statusCode ?? 0
+          const headers = headersOf(res)
+          void readBodyPrefix(res).then((body) => {
+            req.destroy()
+            settle(Effect.fail(
+              new ConnectionRefusedError({
+                url,
+                reason: `the server answered the upgrade with ${status} ${res.statusMessage ?? ""}`.trimEnd(),
+                status,
+                headers,
+                body,
+                fatal: fatalUpgradeStatuses.has(status)
+              })
+            ))
+          })
+        })
+        socket.on("error", (error: Error & { code?: string }) => {
+          if (!opened) return settle(Effect.fail(refusal(url, error)))
+          // ws closes the socket itself after a receiver error; remember why.
+          frameError ??= new InvalidFrameError({ closeCode: closeCodeOf(error), reason: error.message, url })
+        })
+        socket.once("open", () => {
+          opened = true
+          settle(Effect.succeed(socket))
+        })
+        socket.once("close", (code: number, reason: Buffer) => {
+          if (!opened) {
+            return settle(Effect.fail(
+              new ConnectionRefusedError({ url, reason: "the connection closed during the handshake", fatal: false })
+            ))
+          }
+          handlers.onClose(
+            frameError ?? new ConnectionClosedError({ code, reason: reason.toString("utf8"), wasClean: code !== 1006, url })
+          )
+        })
+        socket.on("message", (data: Buffer, isBinary: boolean) => {
+          handlers.onMessage(isBinary ? data : data.toString("utf8"))
+        })
+        socket.on("pong", handlers.onPong)
+        return Effect.sync(() => {
+          settled = true
+          socket.removeAllListeners()
+          socket.on("error", () => {})
+          socket.terminate()
+        })
+      })
+    }),
+    (socket) =>
+      Effect.sync(() => {
+        if (socket.readyState !== WebSocket.CLOSED) socket.terminate()
+      })
+  ).pipe(Effect.map(makeConnection))
+
+/** @internal */
+export const transport: Transport.Transport = Transport.make("node", connect)
