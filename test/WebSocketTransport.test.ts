@@ -1,0 +1,102 @@
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import * as JetSocket from "../src/JetSocket.js"
+import * as TestServer from "../src/TestServer.js"
+import * as WebSocketTransport from "../src/WebSocketTransport.js"
+
+// The portable transport on Node: @effect/platform-node supplies the
+// WebSocket constructor (ws on Node 20), exactly as a browser supplies its own.
+const PortableTransport = WebSocketTransport.layerConstructor.pipe(Layer.provide(NodeSocket.layerWebSocketConstructor))
+
+/** Echo, but drop the TCP connection when asked to. */
+const echoOrDrop: TestServer.Handler = (connection) =>
+  connection.onMessage((data) => (data === "drop" ? connection.drop() : connection.send(data)))
+
+describe("WebSocketTransport (portable)", () => {
+  it.scopedLive("round trips text, JSON and binary", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.make()
+      const ws = yield* JetSocket.connect(server.url, { heartbeat: false })
+      yield* ws.send({ hello: "browser" })
+      expect(yield* ws.recv({ timeout: "5 seconds" })).toEqual({ hello: "browser" })
+      yield* ws.sendBinary(new Uint8Array([1, 2, 3, 255]))
+      const binary = yield* ws.recv({ timeout: "5 seconds" })
+      expect(binary).toBeInstanceOf(Uint8Array)
+      expect([...(binary as Uint8Array)]).toEqual([1, 2, 3, 255])
+    }).pipe(Effect.provide(PortableTransport)))
+
+  it.scopedLive("reconnects after the server drops the connection and keeps messages flowing", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.make({ handler: echoOrDrop })
+      const ws = yield* JetSocket.connect(server.url, { heartbeat: false, reconnect: { base: "20 millis", jitter: false } })
+      yield* ws.sendText("drop")
+      yield* server.waitUntil(() => server.connectionCount() === 2)
+      yield* ws.send({ after: "reconnect" })
+      expect(yield* ws.recv({ timeout: "5 seconds" })).toEqual({ after: "reconnect" })
+      expect((yield* ws.stats).reconnects).toBe(1)
+    }).pipe(Effect.provide(PortableTransport)))
+
+  it.scopedLive("a refused connection is a typed ConnectionRefusedError that says the status is hidden", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.make({ upgrade: TestServer.refuse(401) })
+      const error = yield* Effect.flip(JetSocket.connect(server.url, { reconnect: false, heartbeat: false }))
+      expect(error._tag).toBe("ConnectionRefusedError")
+      if (error._tag !== "ConnectionRefusedError") return
+      expect(error.status).toBeUndefined()
+      expect(error.message).toContain("does not expose")
+      expect(error.message).toContain(server.url)
+    }).pipe(Effect.provide(PortableTransport)))
+
+  it.scopedLive("an invalid URL fails at once with a fatal typed error", () =>
+    Effect.gen(function*() {
+      const error = yield* Effect.flip(JetSocket.connect("http://127.0.0.1:1/", { heartbeat: false }))
+      expect(error._tag).toBe("ConnectionRefusedError")
+      expect(error.fatal).toBe(true)
+    }).pipe(Effect.provide(PortableTransport)))
+
+  it.scopedLive("enforces maxMessageSize with InvalidFrameError 1009", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.make({ handler: TestServer.feed(["x".repeat(2048)]) })
+      const ws = yield* JetSocket.connect(server.url, { heartbeat: false, reconnect: false, maxMessageSize: 1024, codec: "text" })
+      const error = yield* Effect.flip(ws.recv({ timeout: "5 seconds" }))
+      expect(error._tag).toBe("InvalidFrameError")
+      if (error._tag === "InvalidFrameError") expect(error.closeCode).toBe(1009)
+    }).pipe(Effect.provide(PortableTransport)))
+
+  it.scopedLive("uses the application ping for the heartbeat, and detects a dead server with it", () =>
+    Effect.gen(function*() {
+      // Answers {op:"ping"} with {op:"pong"} until told to stop.
+      let answering = true
+      const server = yield* TestServer.make({
+        handler: (connection) =>
+          connection.onMessage((data) => {
+            if (typeof data === "string" && data.includes("ping") && answering) connection.send({ op: "pong" })
+          })
+      })
+      const ws = yield* JetSocket.connect(server.url, {
+        heartbeat: {
+          interval: "50 millis",
+          timeout: "200 millis",
+          payload: { op: "ping" },
+          pongMatcher: (m) => (m as { op?: string }).op === "pong"
+        },
+        reconnect: { base: "20 millis", jitter: false }
+      })
+      yield* Effect.promise(() => new Promise((r) => setTimeout(r, 300)))
+      const stats = yield* ws.stats
+      expect(stats.lastLatency._tag).toBe("Some")
+      expect(stats.reconnects).toBe(0)
+      answering = false
+      yield* server.waitUntil(() => server.connectionCount() >= 2, "5 seconds")
+    }).pipe(Effect.provide(PortableTransport)))
+
+  it.scopedLive("without ping frames or an application ping the heartbeat stays off (no spurious reconnects)", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.make({ autoPong: false })
+      const ws = yield* JetSocket.connect(server.url, { heartbeat: { interval: "20 millis", timeout: "20 millis" } })
+      yield* Effect.promise(() => new Promise((r) => setTimeout(r, 200)))
+      expect(server.connectionCount()).toBe(1)
+      expect(yield* ws.state).toBe("Connected")
+    }).pipe(Effect.provide(PortableTransport)))
+})
