@@ -101,6 +101,21 @@ export interface ConnectionStats {
 }
 
 /**
+ * @since 0.1.0
+ * @category models
+ */
+export interface SendOptions {
+  /**
+   * `true` (default): while not connected, queue the message for the next
+   * connection, and re-send it there if the socket dies before writing it.
+   * `false`: send on the current connection only — fail with
+   * `InvalidStateError` when there is none, never re-send it later (for
+   * messages a connect hook re-sends anyway, like subscriptions).
+   */
+  readonly queue?: boolean | undefined
+}
+
+/**
  * What a connect hook gets: a way to write straight to the new socket
  * before the queued sends are flushed and before messages flow.
  *
@@ -110,7 +125,7 @@ export interface ConnectionStats {
 export interface ConnectContext {
   /** `false` for the first connection, `true` for every later one. */
   readonly reconnected: boolean
-  /** Encodes and writes a message on the new connection. */
+  /** Encodes and writes a message on the new connection (connection-scoped: never re-sent later). */
   readonly send: (message: unknown) => Effect.Effect<void, JetSocketError>
   readonly sendText: (text: string) => Effect.Effect<void, JetSocketError>
 }
@@ -132,11 +147,11 @@ export interface JetSocket<A = unknown> {
    * `schema` / `codec`). While reconnecting, sends are queued in order
    * (bounded by `sendQueue`); after `close` they fail with `InvalidStateError`.
    */
-  readonly send: (message: A) => Effect.Effect<void, JetSocketError>
+  readonly send: (message: A, options?: SendOptions) => Effect.Effect<void, JetSocketError>
   /** Sends a text frame as it is. */
-  readonly sendText: (text: string) => Effect.Effect<void, JetSocketError>
+  readonly sendText: (text: string, options?: SendOptions) => Effect.Effect<void, JetSocketError>
   /** Sends a binary frame as it is. */
-  readonly sendBinary: (bytes: Uint8Array) => Effect.Effect<void, JetSocketError>
+  readonly sendBinary: (bytes: Uint8Array, options?: SendOptions) => Effect.Effect<void, JetSocketError>
   /**
    * The incoming messages, across reconnects. Ends when the client is closed;
    * fails with the error that ended the connection for good. A message that

@@ -31,6 +31,7 @@ import * as MessageBuffer from "../MessageBuffer.js"
 import * as Transport from "../Transport.js"
 import * as Codec from "./codec.js"
 import { Deque } from "./deque.js"
+import { afterIo } from "./defer.js"
 import { LatencyRecorder } from "./latency.js"
 import { ClientMetrics } from "./metrics.js"
 
@@ -114,6 +115,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
   private supervisor: Fiber.RuntimeFiber<void, never> | undefined
   private droppedSinceEvent = 0
   private overflowEventScheduled = false
+  private eventsClosed = false
 
   // --- figures
   private messagesSent = 0
@@ -188,6 +190,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
   }
 
   private publish(event: JetSocketEvent): void {
+    // Late callbacks (a pong, a drop) may arrive after close shut the hub down: ignore them.
+    if (this.eventsClosed) return
     Effect.runSync(PubSub.publish(this.pubsub, event))
   }
 
@@ -208,7 +212,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
     if (this.overflowEventScheduled) return
     this.overflowEventScheduled = true
     // Coalesce: one event per burst (everything dropped in this turn of the event loop).
-    setImmediate(() => {
+    afterIo(() => {
       this.overflowEventScheduled = false
       const dropped = this.droppedSinceEvent
       this.droppedSinceEvent = 0
@@ -306,18 +310,32 @@ class Client<A> implements JetSocket.JetSocket<A> {
 
   // --------------------------------------------------------------- send path
 
-  private write(conn: Conn, frame: Frame): void {
+  /**
+   * Writes a frame. Tracked frames are re-sent on the next connection if this
+   * socket dies before confirming them; connection-scoped ones (subscribe
+   * messages a connect hook re-sends anyway) are not.
+   */
+  private write(conn: Conn, frame: Frame, track = true): void {
     this.messagesSent++
     this.bytesSent += frameSize(frame)
-    conn.inflight.push(frame)
-    conn.connection!.send(frame, conn.onWritten)
+    if (track) {
+      conn.inflight.push(frame)
+      conn.connection!.send(frame, conn.onWritten)
+    } else {
+      conn.connection!.send(frame)
+    }
   }
 
-  private trySend(frame: Frame): JetSocketError | undefined {
+  private trySend(frame: Frame, queue: boolean): JetSocketError | undefined {
     if (this.terminal !== undefined || this.closing !== undefined) {
       return new InvalidStateError({ state: this.stateNow, operation: "send" })
     }
     const conn = this.current
+    if (!queue) {
+      if (conn === undefined || !conn.connection!.isOpen()) return new InvalidStateError({ state: this.stateNow, operation: "send" })
+      this.write(conn, frame, false)
+      return undefined
+    }
     if (conn !== undefined && this.sendQueue.length === 0 && conn.connection!.isOpen()) {
       this.write(conn, frame)
       return undefined
@@ -330,19 +348,20 @@ class Client<A> implements JetSocket.JetSocket<A> {
     return undefined
   }
 
-  private sendFrame(frame: Frame | InvalidMessageError): Effect.Effect<void, JetSocketError> {
+  private sendFrame(frame: Frame | InvalidMessageError, options: JetSocket.SendOptions | undefined): Effect.Effect<void, JetSocketError> {
     if (frame instanceof InvalidMessageError) return Effect.fail(frame)
-    const error = this.trySend(frame)
+    const error = this.trySend(frame, options?.queue ?? true)
     return error === undefined ? Effect.void : Effect.fail(error)
   }
 
-  readonly send = (message: A): Effect.Effect<void, JetSocketError> =>
-    Effect.suspend(() => this.sendFrame(this.codec.encode(message)))
+  readonly send = (message: A, options?: JetSocket.SendOptions): Effect.Effect<void, JetSocketError> =>
+    Effect.suspend(() => this.sendFrame(this.codec.encode(message), options))
 
-  readonly sendText = (text: string): Effect.Effect<void, JetSocketError> => Effect.suspend(() => this.sendFrame(text))
+  readonly sendText = (text: string, options?: JetSocket.SendOptions): Effect.Effect<void, JetSocketError> =>
+    Effect.suspend(() => this.sendFrame(text, options))
 
-  readonly sendBinary = (bytes: Uint8Array): Effect.Effect<void, JetSocketError> =>
-    Effect.suspend(() => this.sendFrame(bytes))
+  readonly sendBinary = (bytes: Uint8Array, options?: JetSocket.SendOptions): Effect.Effect<void, JetSocketError> =>
+    Effect.suspend(() => this.sendFrame(bytes, options))
 
   /** Writes the queued sends (and what the previous socket never wrote), then opens the gate. */
   private flushSendQueue(conn: Conn): number {
@@ -415,7 +434,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
       connection.ping()
     } else if (application !== undefined) {
       const frame = Codec.fromOption("json").encode(application.payload)
-      if (!(frame instanceof InvalidMessageError) && connection.isOpen()) this.write(conn, frame)
+      if (!(frame instanceof InvalidMessageError) && connection.isOpen()) this.write(conn, frame, false)
     }
     this.publish(JetSocketEvent.Ping({ timestamp: this.now() }))
   }
@@ -544,7 +563,11 @@ class Client<A> implements JetSocket.JetSocket<A> {
         Effect.zipRight(Scope.close(scope, Exit.void)),
         Effect.forkIn(scope)
       )
-      if (this.heartbeat !== undefined) yield* Effect.forkIn(this.heartbeatLoop(conn, this.heartbeat), scope)
+      // Without ping frames (browsers) only an application ping can prove liveness.
+      const heartbeat = this.heartbeat
+      if (heartbeat !== undefined && (connection.canPing || heartbeat.application !== undefined)) {
+        yield* Effect.forkIn(this.heartbeatLoop(conn, heartbeat), scope)
+      }
       this.connScopes.set(conn, scope)
       return conn
     })
@@ -596,10 +619,10 @@ class Client<A> implements JetSocket.JetSocket<A> {
           Effect.suspend(() => {
             const frame = this.codec.encode(message as A)
             if (frame instanceof InvalidMessageError) return Effect.fail(frame)
-            this.write(conn, frame)
+            this.write(conn, frame, false)
             return Effect.void
           }),
-        sendText: (text) => Effect.sync(() => this.write(conn, text))
+        sendText: (text) => Effect.sync(() => this.write(conn, text, false))
       }
       if (reconnected) {
         for (const hook of this.hooks) yield* hook(direct)
@@ -770,10 +793,10 @@ class Client<A> implements JetSocket.JetSocket<A> {
           Effect.suspend(() => {
             const frame = this.codec.encode(message as A)
             if (frame instanceof InvalidMessageError) return Effect.fail(frame)
-            this.write(fresh, frame)
+            this.write(fresh, frame, false)
             return Effect.void
           }),
-        sendText: (text) => Effect.sync(() => this.write(fresh, text))
+        sendText: (text) => Effect.sync(() => this.write(fresh, text, false))
       }
       const hooked = yield* Effect.either(Effect.forEach(this.hooks, (hook) => hook(context), { discard: true }))
       if (hooked._tag === "Left") {
@@ -827,6 +850,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
         }
         this.flushMetrics()
         this.publish(JetSocketEvent.Closed({ timestamp: this.now(), code, reason }))
+        this.eventsClosed = true
         yield* PubSub.shutdown(this.pubsub)
       }).pipe(
         Effect.ensuring(Scope.close(this.scope, Exit.void)),
@@ -849,8 +873,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
 
 /** One turn of the event loop: pending I/O callbacks run before this resumes. */
 const ioTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
-  const handle = setImmediate(() => resume(Effect.void))
-  return Effect.sync(() => clearImmediate(handle))
+  const cancel = afterIo(() => resume(Effect.void))
+  return Effect.sync(cancel)
 })
 
 /** @internal */
