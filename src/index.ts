@@ -11,6 +11,8 @@
 /** @since 0.1.0 */
 export * as Backoff from "./Backoff.js"
 /** @since 0.1.0 */
+export * as ConnectionPool from "./ConnectionPool.js"
+/** @since 0.1.0 */
 export * as Heartbeat from "./Heartbeat.js"
 /** @since 0.1.0 */
 export * as JetSocket from "./JetSocket.js"

@@ -34,5 +34,5 @@ export const validateUrl = (url: string): ConnectionRefusedError | undefined => 
  */
 export const resolveUrl = (base: string | undefined, pathOrUrl: string): string => {
   if (/^[a-z][a-z0-9+.-]*:/i.test(pathOrUrl) || base === undefined) return pathOrUrl
-  return new URL(pathOrUrl, base.endsWith("/") ? base : `${base}/`).toString().replace(/(?<!:\/)\/\/+/g, "/")
+  return new URL(pathOrUrl, base.endsWith("/") ? base : `${base}/`).toString().replace(/(?<!:)\/\/+/g, "/")
 }
