@@ -13,6 +13,12 @@
  *
  * The default is `"backpressure"`: nothing is lost unless the user opts into
  * dropping, and memory stays bounded because the socket stops being read.
+ * (What the socket had already parsed when the queue filled up is kept, in
+ * order, beside it and moved in as room appears: at most one socket read.)
+ *
+ * Drops are counted (`stats.dropped`) and reported as coalesced
+ * `BufferOverflow { dropped, policy }` events, one per burst. See
+ * `docs/buffering.md`.
  *
  * @since 0.1.0
  */

@@ -109,6 +109,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
   private readonly pending = new Set<PendingRequest>()
   private readonly hooks = new Set<(context: JetSocket.ConnectContext) => Effect.Effect<void, JetSocketError>>()
   private lastSequenceId: unknown = undefined
+  /** When the current full_buffer replay started (its ReplayCompleted reports the duration). */
+  private replayStartedAt = 0
   private bufferPaused = false
   private closing: Deferred.Deferred<void> | undefined
   private terminal: JetSocketError | undefined
@@ -589,6 +591,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
       // while the event loop was blocked) be processed before judging.
       yield* ioTurn
       if (yield* Deferred.isDone(waiter)) return true
+      // Backpressure paused reading: the pong may be waiting unread, so its absence proves nothing.
+      if (this.bufferPaused) return true
       this.publish(JetSocketEvent.Error({ timestamp: this.now(), error: timeoutError, fatal: false }))
       this.endConnection(conn, timeoutError)
       return false
@@ -632,7 +636,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
       this.current = conn
       const flushed = this.flushSendQueue(conn)
       if (reconnected && this.replay.mode === "full_buffer") {
-        this.publish(JetSocketEvent.ReplayCompleted({ timestamp: this.now(), replayed: flushed, duration: Duration.zero }))
+        const now = this.now()
+        this.publish(JetSocketEvent.ReplayCompleted({ timestamp: now, replayed: flushed, duration: Duration.millis(now - this.replayStartedAt) }))
       }
       this.release(conn)
     })
@@ -641,7 +646,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
   private runReplay(conn: Conn, context: JetSocket.ConnectContext): Effect.Effect<void, JetSocketError> {
     return Effect.gen(this, function*() {
       if (this.replay.mode === "full_buffer") {
-        this.publish(JetSocketEvent.ReplayStarted({ timestamp: this.now(), mode: "full_buffer" }))
+        this.replayStartedAt = this.now()
+        this.publish(JetSocketEvent.ReplayStarted({ timestamp: this.replayStartedAt, mode: "full_buffer" }))
         return
       }
       if (this.replay.mode !== "sequence_id" || this.replay.onReplay === undefined) return

@@ -69,53 +69,67 @@ export interface ReceiveBuffer<A, E> {
 class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
   readonly capacity: number
   readonly policy: OverflowPolicy
+  /** The bounded queue; its strategy is the policy's (see {@link strategyOf}). */
   private readonly mailbox: Mailbox.Mailbox<A | Failure<E>, E>
   /** What a consumer took past a failure, handed to the next take first. */
   private stash: Array<A | Failure<E>> = []
+  /**
+   * Backpressure only: what the socket had already parsed when the queue
+   * filled up (one socket read at most: reading is paused at capacity).
+   * Newer than everything in the mailbox; moved into it as room appears.
+   */
+  private spill: Array<A | Failure<E>> = []
   private droppedCount = 0
   private paused = false
   private done = false
+  /** Backpressure: how the buffer ends once the spill has drained. */
+  private pendingExit: Exit.Exit<void, E> | undefined
 
   constructor(private readonly options: ReceiveBufferOptions<E>) {
     this.capacity = options.capacity
     this.policy = options.policy
-    // Backpressure keeps everything: the socket is paused at `capacity`, and
-    // what ws already parsed from the last read (bounded) still fits.
     this.mailbox = Effect.runSync(
-      options.policy === "backpressure"
-        ? Mailbox.make<A | Failure<E>, E>()
-        : Mailbox.make<A | Failure<E>, E>({ capacity: options.capacity, strategy: strategyOf(options.policy) })
+      Mailbox.make<A | Failure<E>, E>({ capacity: options.capacity, strategy: strategyOf(options.policy) })
     )
   }
 
-  offer(message: A): boolean {
+  /** Offers a message or a failure marker under the policy. */
+  private put(item: A | Failure<E>): boolean {
+    if (this.done) return false
     const mailbox = this.mailbox
     switch (this.policy) {
       case "backpressure": {
-        const ok = mailbox.unsafeOffer(message)
+        // Nothing is ever lost: what does not fit waits in the spill, in order,
+        // and the socket is paused so that the spill stays small.
+        const ok = this.spill.length === 0 && mailbox.unsafeOffer(item)
+        if (!ok) this.spill.push(item)
         if (!this.paused && this.size() >= this.capacity) {
           this.paused = true
           this.options.onPause?.()
         }
-        return ok
+        return true
       }
       case "drop_oldest": {
-        const full = this.size() >= this.capacity
-        const ok = mailbox.unsafeOffer(message)
+        const full = this.queued() >= this.capacity
+        const ok = mailbox.unsafeOffer(item)
         if (full && ok) this.drop()
         return ok
       }
       case "drop_newest": {
-        const ok = mailbox.unsafeOffer(message)
-        if (!ok && !this.done) this.drop()
+        const ok = mailbox.unsafeOffer(item)
+        if (!ok) this.drop()
         return ok
       }
       case "error": {
-        const ok = mailbox.unsafeOffer(message)
-        if (!ok && !this.done) this.options.onOverflow?.()
+        const ok = mailbox.unsafeOffer(item)
+        if (!ok) this.options.onOverflow?.()
         return ok
       }
     }
+  }
+
+  offer(message: A): boolean {
+    return this.put(message)
   }
 
   private drop() {
@@ -124,23 +138,51 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
   }
 
   offerFailure(error: E): void {
-    // A failure marker must not be dropped by a full buffer: it goes in even
-    // past capacity (it is one small object, and rare).
-    if (!this.mailbox.unsafeOffer(new Failure(error))) this.stash.push(new Failure(error))
+    // A failure marker takes its place in line like any message, under the
+    // same policy (a full "drop_newest" buffer discards it and counts it).
+    this.put(new Failure(error))
   }
 
   end(): void {
-    this.done = true
-    this.mailbox.unsafeDone(Exit.void)
+    this.finish(Exit.void)
   }
 
   fail(error: E): void {
+    this.finish(Exit.fail(error))
+  }
+
+  /** Ends the mailbox once the spill is in it, so that nothing accepted is lost. */
+  private finish(exit: Exit.Exit<void, E>): void {
+    if (this.done && this.pendingExit === undefined) return
     this.done = true
-    this.mailbox.unsafeDone(Exit.fail(error))
+    this.flushSpill()
+    if (this.spill.length > 0) {
+      this.pendingExit = exit
+      return
+    }
+    this.pendingExit = undefined
+    this.mailbox.unsafeDone(exit)
+  }
+
+  /** Moves spilled items into the mailbox while it has room. */
+  private flushSpill(): void {
+    if (this.spill.length === 0) return
+    let i = 0
+    while (i < this.spill.length && this.mailbox.unsafeOffer(this.spill[i]!)) i++
+    if (i > 0) this.spill = this.spill.slice(i)
+    if (this.spill.length === 0 && this.pendingExit !== undefined) {
+      const exit = this.pendingExit
+      this.pendingExit = undefined
+      this.mailbox.unsafeDone(exit)
+    }
+  }
+
+  private queued(): number {
+    return Option.getOrElse(this.mailbox.unsafeSize(), () => 0)
   }
 
   size(): number {
-    return Option.getOrElse(this.mailbox.unsafeSize(), () => 0) + this.stash.length
+    return this.queued() + this.stash.length + this.spill.length
   }
 
   dropped(): number {
@@ -152,6 +194,7 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
   }
 
   private afterTake(count: number) {
+    this.flushSpill()
     if (this.paused && this.size() <= this.capacity >>> 1) {
       this.paused = false
       this.options.onResume?.()
