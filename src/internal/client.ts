@@ -112,6 +112,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
   /** When the current full_buffer replay started (its ReplayCompleted reports the duration). */
   private replayStartedAt = 0
   private bufferPaused = false
+  /** How many times backpressure paused reading (the heartbeat checks it). */
+  private bufferPauses = 0
   private closing: Deferred.Deferred<void> | undefined
   private terminal: JetSocketError | undefined
   private supervisor: Fiber.RuntimeFiber<void, never> | undefined
@@ -174,6 +176,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
         ),
       onPause: () => {
         this.bufferPaused = true
+        this.bufferPauses++
         this.current?.connection?.pause()
       },
       onResume: () => {
@@ -582,6 +585,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
     const beat = Effect.gen(this, function*() {
       yield* Effect.sleep(config.interval)
       if (conn.endedWith !== undefined) return false
+      const pausesBefore = this.bufferPauses
       const waiter = Deferred.unsafeMake<void>(FiberId.none)
       conn.pongWaiters.push(waiter)
       this.sendPing(conn)
@@ -591,8 +595,9 @@ class Client<A> implements JetSocket.JetSocket<A> {
       // while the event loop was blocked) be processed before judging.
       yield* ioTurn
       if (yield* Deferred.isDone(waiter)) return true
-      // Backpressure paused reading: the pong may be waiting unread, so its absence proves nothing.
-      if (this.bufferPaused) return true
+      // Backpressure paused reading meanwhile: the pong may be queued unread behind
+      // the backlog, so its absence proves nothing.
+      if (this.bufferPaused || this.bufferPauses !== pausesBefore) return true
       this.publish(JetSocketEvent.Error({ timestamp: this.now(), error: timeoutError, fatal: false }))
       this.endConnection(conn, timeoutError)
       return false

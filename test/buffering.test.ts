@@ -1,0 +1,228 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Duration, Effect, Either, Fiber, Stream } from "effect"
+import * as v8 from "node:v8"
+import * as vm from "node:vm"
+import * as JetSocket from "../src/JetSocket.js"
+import type { JetSocketEvent } from "../src/JetSocketEvent.js"
+import type { OverflowPolicy } from "../src/MessageBuffer.js"
+import * as NodeTransport from "../src/NodeTransport.js"
+import * as TestServer from "../src/TestServer.js"
+
+/** 100 000 messages of about 1 KiB: ~100 MB on the wire. */
+const TOTAL = 100_000
+const PAD = "p".repeat(1000)
+type Item = { readonly seq: number; readonly pad: string }
+
+v8.setFlagsFromString("--expose-gc")
+const gc = vm.runInNewContext("gc") as () => void
+
+const realSleep = (ms: number) => Effect.promise(() => new Promise<void>((r) => setTimeout(r, ms)))
+
+/** Polls (real time, bounded) until `predicate` holds. */
+const until = (predicate: () => Effect.Effect<boolean>, timeoutMs = 90_000) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + timeoutMs
+    while (!(yield* predicate())) {
+      if (Date.now() > deadline) return yield* Effect.die(new Error("condition not reached in time"))
+      yield* realSleep(10)
+    }
+  })
+
+const feed = () =>
+  TestServer.make({ handler: TestServer.sequenced({ to: TOTAL, batch: 200, make: () => ({ pad: PAD }) }) })
+
+/** Opens a client whose consumer is stalled, waits until the whole feed reached it, and collects its events. */
+const stalled = (policy: OverflowPolicy, capacity: number) =>
+  Effect.gen(function*() {
+    const server = yield* feed()
+    const ws = yield* JetSocket.make<Item>(server.url, { buffer: { capacity, overflowPolicy: policy } })
+    const events = yield* ws.subscribeEvents
+    const overflows: Array<Extract<JetSocketEvent, { _tag: "BufferOverflow" }>> = []
+    yield* events.pipe(
+      Stream.runForEach((e) => Effect.sync(() => e._tag === "BufferOverflow" && overflows.push(e))),
+      Effect.fork
+    )
+    yield* ws.ready
+    return { server, ws, overflows }
+  })
+
+const live = <A, E>(name: string, body: () => Effect.Effect<A, E, any>, timeout = 180_000) =>
+  it.scopedLive(name, () => body().pipe(Effect.provide(NodeTransport.layer)), timeout)
+
+describe("receive buffer under a fast feed (100 000 × ~1 KiB) and a slow consumer", () => {
+  live("drop_oldest: the newest items are delivered, the rest counted, events coalesced", () =>
+    Effect.gen(function*() {
+      const capacity = 100
+      const { overflows, ws } = yield* stalled("drop_oldest", capacity)
+      yield* until(() => Effect.map(ws.stats, (s) => s.messagesReceived === TOTAL))
+      const dropped = (yield* ws.stats).dropped
+      expect(dropped).toBe(TOTAL - capacity)
+      // The coalesced events add up to the count (the last one fires after the burst).
+      yield* until(() => Effect.sync(() => overflows.reduce((n, e) => n + e.dropped, 0) === dropped), 10_000)
+      expect(overflows.length).toBeGreaterThan(0)
+      expect(overflows.length).toBeLessThan(dropped / 10)
+      expect(overflows.every((e) => e.policy === "drop_oldest")).toBe(true)
+      const stats = yield* ws.stats
+      expect(stats.bufferSize).toBe(capacity)
+      expect(stats.bufferFillRatio).toBe(1)
+      const delivered = Chunk.toReadonlyArray(yield* ws.messages.pipe(Stream.take(capacity), Stream.runCollect))
+      expect(delivered.map((m) => m.seq)).toEqual(Array.from({ length: capacity }, (_, i) => TOTAL - capacity + 1 + i))
+      expect(delivered[0]!.pad).toBe(PAD)
+      console.log(`drop_oldest: capacity ${capacity}, dropped ${dropped} in ${overflows.length} BufferOverflow events`)
+    }))
+
+  live("drop_newest: the oldest items are kept, the rest counted", () =>
+    Effect.gen(function*() {
+      const capacity = 100
+      const { overflows, ws } = yield* stalled("drop_newest", capacity)
+      yield* until(() => Effect.map(ws.stats, (s) => s.messagesReceived === TOTAL))
+      const dropped = (yield* ws.stats).dropped
+      expect(dropped).toBe(TOTAL - capacity)
+      yield* until(() => Effect.sync(() => overflows.reduce((n, e) => n + e.dropped, 0) === dropped), 10_000)
+      expect(overflows.length).toBeLessThan(dropped / 10)
+      expect(overflows.every((e) => e.policy === "drop_newest")).toBe(true)
+      const delivered = Chunk.toReadonlyArray(yield* ws.messages.pipe(Stream.take(capacity), Stream.runCollect))
+      expect(delivered.map((m) => m.seq)).toEqual(Array.from({ length: capacity }, (_, i) => i + 1))
+      // Nothing newer is waiting.
+      expect((yield* ws.stats).bufferSize).toBe(0)
+      console.log(`drop_newest: capacity ${capacity}, dropped ${dropped} in ${overflows.length} BufferOverflow events`)
+    }))
+
+  live("error: messages fails with BufferOverflowError carrying the capacity, after the buffered ones", () =>
+    Effect.gen(function*() {
+      const capacity = 100
+      const { ws } = yield* stalled("error", capacity)
+      yield* until(() => Effect.map(ws.state, (s) => s === "Failed"))
+      const seen: Array<number> = []
+      const result = yield* ws.messages.pipe(
+        Stream.runForEach((m) => Effect.sync(() => seen.push(m.seq))),
+        Effect.either
+      )
+      expect(seen).toEqual(Array.from({ length: capacity }, (_, i) => i + 1))
+      expect(Either.isLeft(result)).toBe(true)
+      if (Either.isRight(result)) return
+      expect(result.left).toMatchObject({ _tag: "BufferOverflowError", capacity, buffer: "receive" })
+      expect(result.left.message).toContain(String(capacity))
+      // Fatal: the client does not reconnect, sends fail.
+      const send = yield* Effect.flip(ws.send({ seq: 0, pad: "" }))
+      expect(send._tag).toBe("InvalidStateError")
+    }))
+
+  live("backpressure: all 100 000 delivered in order, buffer and heap stay bounded", () =>
+    Effect.gen(function*() {
+      const capacity = 1000
+      gc()
+      const baseline = process.memoryUsage().heapUsed
+      let peak = baseline
+      let maxBuffered = 0
+      let client: JetSocket.JetSocket<Item> | undefined
+      const sampler = setInterval(() => {
+        peak = Math.max(peak, process.memoryUsage().heapUsed)
+        if (client !== undefined) maxBuffered = Math.max(maxBuffered, Effect.runSync(client.stats).bufferSize)
+      }, 2)
+      yield* Effect.addFinalizer(() => Effect.sync(() => clearInterval(sampler)))
+      const server = yield* feed()
+      const ws = yield* JetSocket.connect<Item>(server.url, { buffer: { capacity, overflowPolicy: "backpressure" } })
+      client = ws
+      let livePeak = baseline
+      let expected = 1
+      let outOfOrder = 0
+      const started = Date.now()
+      yield* ws.messages.pipe(
+        Stream.take(TOTAL),
+        Stream.runForEach((m) =>
+          Effect.gen(function*() {
+            if (m.seq !== expected) outOfOrder++
+            expected = m.seq + 1
+            // A slow consumer: it stops for a moment every 250 messages, and stalls
+            // for 100 ms every 10 000 (the feed then fills the buffer and must wait).
+            if (m.seq % 10_000 === 0) {
+              yield* realSleep(100)
+              // Live heap (garbage collected) while the feed is held back.
+              gc()
+              livePeak = Math.max(livePeak, process.memoryUsage().heapUsed)
+            }
+            else if (m.seq % 250 === 0) yield* realSleep(1)
+          })
+        )
+      )
+      const elapsed = Date.now() - started
+      clearInterval(sampler)
+      const stats = yield* ws.stats
+      expect(outOfOrder).toBe(0)
+      expect(expected).toBe(TOTAL + 1)
+      expect(stats.dropped).toBe(0)
+      expect(stats.messagesReceived).toBe(TOTAL)
+      // The buffer filled up (so reading was paused) but never held much more than its capacity.
+      expect(maxBuffered).toBeGreaterThanOrEqual(capacity / 2)
+      expect(maxBuffered).toBeLessThanOrEqual(capacity + 200)
+      const mb = (bytes: number) => bytes / 1024 / 1024
+      const growthMb = mb(peak - baseline)
+      const liveGrowthMb = mb(livePeak - baseline)
+      const feedMb = mb(stats.bytesReceived)
+      console.log(
+        `backpressure: ${TOTAL} messages (${feedMb.toFixed(1)} MB) in ${elapsed} ms, max buffered ${maxBuffered}/${capacity}, ` +
+          `heap growth: live (after gc) peak ${liveGrowthMb.toFixed(1)} MB, sampled peak incl. garbage ${growthMb.toFixed(1)} MB`
+      )
+      expect(feedMb).toBeGreaterThan(95)
+      // What the client holds stays far below the feed (a buffer's worth of messages, ~1 MB, plus runtime noise).
+      expect(liveGrowthMb).toBeLessThan(feedMb / 5)
+    }))
+
+  live("backpressure: a consumer stalled longer than the heartbeat timeout does not cause a reconnect", () =>
+    Effect.gen(function*() {
+      const total = 3000
+      const server = yield* TestServer.make({
+        handler: TestServer.sequenced({ to: total, batch: 200, make: () => ({ pad: PAD }) })
+      })
+      const ws = yield* JetSocket.connect<Item>(server.url, {
+        buffer: { capacity: 100, overflowPolicy: "backpressure" },
+        heartbeat: { interval: "100 millis", timeout: "250 millis" }
+      })
+      // Stall: the buffer fills, reading pauses, pongs stay unread for 1.5 s (6 × the timeout).
+      yield* until(() => Effect.map(ws.stats, (s) => s.bufferSize >= 100), 30_000)
+      yield* realSleep(1500)
+      expect(server.connectionCount()).toBe(1)
+      expect(yield* ws.state).toBe("Connected")
+      const seqs = Chunk.toReadonlyArray(yield* ws.messages.pipe(Stream.take(total), Stream.runCollect)).map((m) => m.seq)
+      expect(seqs).toEqual(Array.from({ length: total }, (_, i) => i + 1))
+      expect(server.connectionCount()).toBe(1)
+      // Reading again: the heartbeat works as before.
+      const rtt = yield* ws.ping({ timeout: "5 seconds" })
+      expect(Duration.toMillis(rtt)).toBeLessThan(5000)
+    }))
+
+  live("the send queue is bounded too: overflow is a BufferOverflowError returned to that send", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.make({ handler: TestServer.echo })
+      const ws = yield* JetSocket.connect(server.url, { sendQueue: 3, reconnect: { base: "5 seconds", jitter: false } })
+      yield* server.stop
+      yield* until(() => Effect.map(ws.state, (s) => s === "BackingOff"), 10_000)
+      for (let i = 0; i < 3; i++) yield* ws.send({ queued: i })
+      const error = yield* Effect.flip(ws.send({ queued: 3 }))
+      expect(error).toMatchObject({ _tag: "BufferOverflowError", capacity: 3, buffer: "send" })
+      expect((yield* ws.stats).sendQueueSize).toBe(3)
+    }))
+})
+
+describe("a consumer that is slow but keeps up under drop_oldest", () => {
+  live("delivers an increasing subsequence ending with the last message; delivered + dropped = sent", () =>
+    Effect.gen(function*() {
+      const server = yield* feed()
+      const ws = yield* JetSocket.connect<Item>(server.url, { buffer: { capacity: 50, overflowPolicy: "drop_oldest" } })
+      const seqs: Array<number> = []
+      const consumer = yield* ws.messages.pipe(
+        Stream.runForEach((m) => Effect.zipRight(Effect.sync(() => seqs.push(m.seq)), m.seq % 100 === 0 ? realSleep(1) : Effect.void)),
+        Effect.fork
+      )
+      yield* until(() => Effect.map(ws.stats, (s) => s.messagesReceived === TOTAL))
+      yield* until(() => Effect.map(ws.stats, (s) => s.bufferSize === 0), 30_000)
+      yield* until(() => Effect.sync(() => seqs[seqs.length - 1] === TOTAL), 30_000)
+      yield* Fiber.interrupt(consumer)
+      const dropped = (yield* ws.stats).dropped
+      expect(seqs.every((s, i) => i === 0 || s > seqs[i - 1]!)).toBe(true)
+      expect(seqs.length + dropped).toBe(TOTAL)
+      expect(dropped).toBeGreaterThan(0)
+      console.log(`drop_oldest with a slow consumer: delivered ${seqs.length}, dropped ${dropped}`)
+    }))
+})
