@@ -23,6 +23,8 @@ export * as JetSocketEvent from "./JetSocketEvent.js"
 /** @since 0.1.0 */
 export * as MessageBuffer from "./MessageBuffer.js"
 /** @since 0.1.0 */
+export * as Multiplex from "./Multiplex.js"
+/** @since 0.1.0 */
 export * as Presets from "./Presets.js"
 /** @since 0.1.0 */
 export * as Transport from "./Transport.js"

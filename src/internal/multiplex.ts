@@ -1,0 +1,306 @@
+import * as Chunk from "effect/Chunk"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as PubSub from "effect/PubSub"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import * as JetSocket from "../JetSocket.js"
+import {
+  BufferOverflowError,
+  ConnectionTimeoutError,
+  InvalidMessageError,
+  InvalidStateError,
+  type JetSocketError
+} from "../JetSocketError.js"
+import * as MessageBuffer from "../MessageBuffer.js"
+import type * as Multiplex from "../Multiplex.js"
+import type { Transport } from "../Transport.js"
+import { preview } from "./codec.js"
+
+/** @internal */
+export const TypeId: unique symbol = Symbol.for("jetsocket/Multiplex")
+
+const DEFAULT_QUEUE_SIZE = 1000
+const UNROUTED_CAPACITY = 1000
+
+/** One subscriber of a channel: its own bounded queue. */
+class Sub {
+  received = 0
+  invalid = 0
+  active = true
+  constructor(
+    readonly channel: string,
+    readonly buffer: MessageBuffer.ReceiveBuffer<unknown, JetSocketError>,
+    readonly latch: Effect.Latch,
+    readonly decode: ((u: unknown) => Either.Either<unknown, ParseResult.ParseError>) | undefined,
+    readonly strict: boolean
+  ) {}
+}
+
+/** A channel subscribed on the server, shared by its subscribers. */
+class Channel {
+  readonly subscribers = new Set<Sub>()
+  /** The connection generation its subscribe message was last sent on. */
+  sentOn = -1
+}
+
+const frameOf = (message: unknown): string => (typeof message === "string" ? message : JSON.stringify(message))
+
+/** @internal */
+export const make = (
+  url: JetSocket.JetSocket.Dynamic<string>,
+  options: Multiplex.Multiplex.Options
+): Effect.Effect<Multiplex.Multiplex<unknown>, JetSocketError, Scope.Scope | Transport> =>
+  Effect.gen(function*() {
+    const {
+      channelExtractor,
+      channelKey,
+      overflowPolicy,
+      queueSize,
+      subscribeMessage,
+      unsubscribeMessage,
+      ...clientOptions
+    } = options
+    const extract: (message: unknown) => unknown = channelExtractor ??
+      (channelKey === undefined
+        ? () => undefined
+        : (message) => (typeof message === "object" && message !== null ? (message as Record<string, unknown>)[channelKey] : undefined))
+
+    const ws = yield* JetSocket.connect(url, clientOptions)
+    const channels = new Map<string, Channel>()
+    const unrouted = yield* PubSub.sliding<unknown>(UNROUTED_CAPACITY)
+    /** Incremented on every connection after the first (the connect hook). */
+    let generation = 0
+    let totalSubscriptions = 0
+    let activeSubscriptions = 0
+    let totalMessagesRouted = 0
+    let unroutableMessages = 0
+    let subscribeMessagesSent = 0
+
+    const sendSubscribe = (channel: string, entry: Channel, send: (text: string) => Effect.Effect<void, JetSocketError>) =>
+      Effect.suspend(() => {
+        if (subscribeMessage === undefined) {
+          entry.sentOn = generation
+          return Effect.void
+        }
+        return send(frameOf(subscribeMessage(channel))).pipe(
+          Effect.tap(() =>
+            Effect.sync(() => {
+              entry.sentOn = generation
+              subscribeMessagesSent++
+            })
+          )
+        )
+      })
+
+    // Every later connection: re-subscribe each active channel, once, before messages flow.
+    yield* ws.onConnect((context) =>
+      Effect.suspend(() => {
+        generation++
+        return Effect.forEach(
+          [...channels],
+          ([channel, entry]) => (entry.sentOn === generation ? Effect.void : sendSubscribe(channel, entry, context.sendText)),
+          { discard: true }
+        )
+      })
+    )
+
+    /**
+     * Subscribes a new channel on the server: now if connected, else the
+     * connect hook does it; if the hook already ran for the connection being
+     * opened, send it once that connection is up.
+     */
+    const subscribeRemote = (channel: string, entry: Channel) =>
+      Effect.gen(function*() {
+        const sent = yield* Effect.either(sendSubscribe(channel, entry, (text) => ws.sendText(text, { queue: false })))
+        if (Either.isRight(sent)) return
+        if (sent.left._tag !== "InvalidStateError") return yield* Effect.fail(sent.left)
+        yield* ws.stateChanges.pipe(
+          Stream.filter((state) => state === "Connected"),
+          Stream.mapEffect(() =>
+            channels.get(channel) !== entry || entry.sentOn === generation
+              ? Effect.succeed(true)
+              : Effect.map(Effect.either(sendSubscribe(channel, entry, (text) => ws.sendText(text, { queue: false }))), Either.isRight)
+          ),
+          Stream.takeUntil((done) => done),
+          Stream.runDrain,
+          Effect.forkScoped
+        )
+      })
+
+    const unsubscribeRemote = (channel: string) =>
+      unsubscribeMessage === undefined
+        ? Effect.void
+        // Not connected: nothing to undo, the next connection will not re-subscribe it.
+        : Effect.ignore(ws.sendText(frameOf(unsubscribeMessage(channel)), { queue: false }))
+
+    const deliver = (sub: Sub, message: unknown) => {
+      sub.received++
+      if (sub.decode === undefined) return sub.buffer.offer(message)
+      const decoded = sub.decode(message)
+      if (Either.isRight(decoded)) return sub.buffer.offer(decoded.right)
+      const error = new InvalidMessageError({
+        reason: `does not match the subscription's schema: ${ParseResult.TreeFormatter.formatErrorSync(decoded.left)}`,
+        preview: preview(message),
+        cause: decoded.left
+      })
+      if (sub.strict) sub.buffer.offerFailure(error)
+      else sub.invalid++
+      return false
+    }
+
+    const route = (chunk: Chunk.Chunk<unknown>) =>
+      Effect.suspend(() => {
+        let paused: Array<Sub> | undefined
+        for (const message of chunk) {
+          const channel = extract(message)
+          const entry = typeof channel === "string" ? channels.get(channel) : undefined
+          if (entry === undefined || entry.subscribers.size === 0) {
+            unroutableMessages++
+            Effect.runSync(PubSub.publish(unrouted, message))
+            continue
+          }
+          totalMessagesRouted++
+          for (const sub of entry.subscribers) {
+            deliver(sub, message)
+            if (sub.buffer.policy === "backpressure" && sub.buffer.size() >= sub.buffer.capacity) (paused ??= []).push(sub)
+          }
+        }
+        // A full subscription under "backpressure" holds routing (and so, through the client's buffer, the socket).
+        return paused === undefined ? Effect.void : Effect.forEach(paused, (sub) => sub.latch.await, { discard: true })
+      })
+
+    const failAll = (error: JetSocketError) =>
+      Effect.sync(() => {
+        for (const entry of channels.values()) for (const sub of entry.subscribers) sub.buffer.fail(error)
+      })
+
+    // One router fiber for the whole multiplexer. An undecodable message fails
+    // one run of `messages`; count it as unroutable and carry on.
+    const router: Effect.Effect<void> = Effect.gen(function*() {
+      while (true) {
+        const result = yield* Effect.either(ws.messages.pipe(Stream.runForEachChunk(route)))
+        if (Either.isRight(result)) return yield* failAll(new InvalidStateError({ state: "Closed", operation: "recv" }))
+        if (result.left._tag === "InvalidMessageError") {
+          unroutableMessages++
+          continue
+        }
+        return yield* failAll(result.left)
+      }
+    })
+    yield* Effect.forkScoped(router)
+
+    const removeSub = (sub: Sub) =>
+      Effect.suspend(() => {
+        if (!sub.active) return Effect.void
+        sub.active = false
+        activeSubscriptions--
+        sub.buffer.end()
+        sub.latch.unsafeOpen()
+        const entry = channels.get(sub.channel)
+        if (entry === undefined) return Effect.void
+        entry.subscribers.delete(sub)
+        if (entry.subscribers.size > 0) return Effect.void
+        channels.delete(sub.channel)
+        return unsubscribeRemote(sub.channel)
+      })
+
+    const subscribe = (
+      channel: string,
+      subscribeOptions?: Multiplex.SubscribeOptions & { readonly schema?: Schema.Schema<any, any, never> }
+    ): Effect.Effect<Multiplex.Subscription<any>, JetSocketError, Scope.Scope> =>
+      Effect.acquireRelease(
+        Effect.gen(function*() {
+          const latch = yield* Effect.makeLatch(true)
+          const schema = subscribeOptions?.schema
+          const sub = new Sub(
+            channel,
+            MessageBuffer.make<unknown, JetSocketError>({
+              capacity: subscribeOptions?.queueSize ?? queueSize ?? DEFAULT_QUEUE_SIZE,
+              policy: subscribeOptions?.overflowPolicy ?? overflowPolicy ?? MessageBuffer.defaults.overflowPolicy,
+              onPause: () => latch.unsafeClose(),
+              onResume: () => latch.unsafeOpen(),
+              onOverflow: () => removeAfterOverflow(sub)
+            }),
+            latch,
+            schema === undefined ? undefined : Schema.decodeUnknownEither(schema),
+            subscribeOptions?.strict ?? true
+          )
+          let entry = channels.get(channel)
+          const isNew = entry === undefined
+          if (entry === undefined) {
+            entry = new Channel()
+            channels.set(channel, entry)
+          }
+          entry.subscribers.add(sub)
+          totalSubscriptions++
+          activeSubscriptions++
+          if (isNew) {
+            yield* subscribeRemote(channel, entry).pipe(Effect.tapError(() => removeSub(sub)))
+          }
+          return sub
+        }),
+        removeSub
+      ).pipe(Effect.map(toSubscription))
+
+    /** Under the "error" policy a full subscription fails (its stream ends with the error) and leaves. */
+    const removeAfterOverflow = (sub: Sub) => {
+      sub.buffer.fail(new BufferOverflowError({ capacity: sub.buffer.capacity, buffer: "subscription" }))
+      Effect.runFork(removeSub(sub))
+    }
+
+    const toSubscription = (sub: Sub): Multiplex.Subscription<any> => ({
+      channel: sub.channel,
+      messages: sub.buffer.stream,
+      recv: (recvOptions) => {
+        const take = sub.buffer.take.pipe(
+          Effect.catchAll((error) =>
+            Option.isSome(error)
+              ? Effect.fail(error.value)
+              : Effect.fail(new InvalidStateError({ state: "Unsubscribed", operation: "recv" }))
+          )
+        )
+        if (recvOptions?.timeout === undefined) return take
+        const timeout = Duration.decode(recvOptions.timeout)
+        return Effect.timeoutFail(take, {
+          duration: timeout,
+          onTimeout: () => new ConnectionTimeoutError({ operation: "recv", timeout })
+        })
+      },
+      stats: Effect.sync(() => ({
+        channel: sub.channel,
+        received: sub.received,
+        dropped: sub.buffer.dropped(),
+        queued: sub.buffer.size(),
+        invalid: sub.invalid
+      })),
+      isActive: Effect.sync(() => sub.active)
+    })
+
+    const multiplex: Multiplex.Multiplex<unknown> = {
+      [TypeId]: TypeId,
+      client: ws,
+      subscribe: subscribe as Multiplex.Multiplex<unknown>["subscribe"],
+      unsubscribe: (channel) =>
+        Effect.suspend(() => {
+          const entry = channels.get(channel)
+          if (entry === undefined) return Effect.void
+          return Effect.forEach([...entry.subscribers], removeSub, { discard: true })
+        }),
+      subscriptions: Effect.sync(() => [...channels.keys()]),
+      stats: Effect.sync(() => ({
+        totalSubscriptions,
+        activeSubscriptions,
+        activeChannels: channels.size,
+        totalMessagesRouted,
+        unroutableMessages,
+        subscribeMessagesSent
+      })),
+      unrouted: Stream.fromPubSub(unrouted)
+    }
+    return multiplex
+  })
