@@ -78,7 +78,8 @@ const makeConnection = (socket: globalThis.WebSocket): Transport.Connection => (
 const connectWith = (construct: (url: string, protocols?: string | Array<string>) => globalThis.WebSocket) =>
 (request: Transport.ConnectRequest) =>
   Effect.acquireRelease(
-    Effect.suspend(() => {
+    // acquireRelease makes acquire uninterruptible: let close() / connectTimeout abort a pending handshake.
+    Effect.interruptible(Effect.suspend(() => {
       const invalid = validateUrl(request.url)
       if (invalid !== undefined) return Effect.fail(invalid)
       return Effect.async<globalThis.WebSocket, ConnectionError | InvalidFrameError>((resume) => {
@@ -129,7 +130,7 @@ const connectWith = (construct: (url: string, protocols?: string | Array<string>
           socket.close()
         })
       })
-    }),
+    })),
     (socket) => Effect.sync(() => {
       if (socket.readyState !== CLOSED) socket.close()
     })
