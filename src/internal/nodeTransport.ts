@@ -140,7 +140,8 @@ const makeConnection = (socket: WebSocket): Transport.Connection => ({
 
 const connect = (request: Transport.ConnectRequest) =>
   Effect.acquireRelease(
-    Effect.suspend(() => {
+    // acquireRelease makes acquire uninterruptible: let close() / connectTimeout abort a pending handshake.
+    Effect.interruptible(Effect.suspend(() => {
       const invalid = validateUrl(request.url)
       if (invalid !== undefined) return Effect.fail(invalid)
       return Effect.async<WebSocket, ConnectionError | InvalidFrameError>((resume) => {
@@ -226,7 +227,7 @@ const connect = (request: Transport.ConnectRequest) =>
           socket.terminate()
         })
       })
-    }),
+    })),
     (socket) =>
       Effect.sync(() => {
         if (socket.readyState !== WebSocket.CLOSED) socket.terminate()
