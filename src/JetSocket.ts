@@ -84,7 +84,7 @@ export interface ConnectionStats {
   readonly uptime: Duration.Duration
   readonly lastLatency: Option.Option<Duration.Duration>
   readonly averageLatency: Option.Option<Duration.Duration>
-  /** Round trips per bucket: `count` pongs took at most `le` milliseconds. */
+  /** Round trips per bucket: `count` pongs took more than the previous bucket's `le` and at most this `le` milliseconds. */
   readonly latencyHistogram: ReadonlyArray<{ readonly le: number; readonly count: number }>
   readonly bufferSize: number
   readonly bufferCapacity: number

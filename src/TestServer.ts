@@ -377,7 +377,12 @@ const start = async (options: Options): Promise<TestServer> => {
     headers.push(request.headers)
     socket.on("error", () => {})
     const decision = upgrade({ index, url: request.url ?? "/", headers: request.headers })
-    if (decision === "hang") return
+    if (decision === "hang") {
+      // Never answer, but notice the client leaving so no server-side socket lingers.
+      socket.resume()
+      socket.on("end", () => socket.destroy())
+      return
+    }
     if (decision !== "accept") {
       const body = decision.body ?? ""
       const lines = [
