@@ -27,6 +27,7 @@ import type * as Stream from "effect/Stream"
 import * as internal from "./internal/multiplex.js"
 import type * as JetSocket from "./JetSocket.js"
 import type { JetSocketError } from "./JetSocketError.js"
+import type { JetSocketEvent } from "./JetSocketEvent.js"
 import type { OverflowPolicy } from "./MessageBuffer.js"
 import type { Transport } from "./Transport.js"
 
@@ -97,8 +98,10 @@ export interface MultiplexStats {
  */
 export interface Multiplex<A = unknown> {
   readonly [TypeId]: TypeId
-  /** The underlying client (for `events`, `stats`, `send`…). */
+  /** The underlying client (for `stats`, `send`, `state`…). */
   readonly client: JetSocket.JetSocket<unknown>
+  /** The connection's lifecycle events (the client's `events`). */
+  readonly events: Stream.Stream<JetSocketEvent>
   /**
    * Subscribes to `channel` for the life of the current scope. Subscribing a
    * channel that is already subscribed shares the server-side subscription

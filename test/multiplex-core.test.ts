@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Exit, Fiber, Schema, Scope, Stream } from "effect"
+import { Chunk, Effect, Exit, Fiber, Schedule, Schema, Scope, Stream } from "effect"
 import * as Multiplex from "../src/Multiplex.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
@@ -189,7 +189,9 @@ describe("Multiplex", () => {
         server.publish("x@trade", { i })
         server.publish("y@trade", { i })
       }
-      yield* Effect.repeat(mux.stats, { until: (s) => s.totalMessagesRouted === 200 }).pipe(Effect.timeout("10 seconds"))
+      yield* Effect.repeat(mux.stats, { until: (s) => s.totalMessagesRouted === 200, schedule: Schedule.spaced("10 millis") }).pipe(
+        Effect.timeout("10 seconds")
+      )
       expect((yield* take(newest.messages, 10)).map((m: any) => m.data.i)).toEqual([91, 92, 93, 94, 95, 96, 97, 98, 99, 100])
       expect((yield* take(oldest.messages, 10)).map((m: any) => m.data.i)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10])
       expect((yield* newest.stats).dropped).toBe(90)

@@ -284,6 +284,7 @@ export const make = (
     const multiplex: Multiplex.Multiplex<unknown> = {
       [TypeId]: TypeId,
       client: ws,
+      events: ws.events,
       subscribe: subscribe as Multiplex.Multiplex<unknown>["subscribe"],
       unsubscribe: (channel) =>
         Effect.suspend(() => {

@@ -1,0 +1,183 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Effect, Exit, Fiber, Schema, Scope, Stream } from "effect"
+import * as Multiplex from "../src/Multiplex.js"
+import * as NodeTransport from "../src/NodeTransport.js"
+import * as TestServer from "../src/TestServer.js"
+
+/** A Binance-like server: `{"method":"SUBSCRIBE","params":[ch],"id":n}` → `{stream, data}`; counts (un)subscribes. */
+const binance = () => {
+  const subscribes = new Map<string, number>()
+  const unsubscribes = new Map<string, number>()
+  const raw: Array<string> = []
+  const subscribed = new Map<TestServer.ServerConnection, Set<string>>()
+  const bump = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1)
+  const handler: TestServer.Handler = (connection) => {
+    const channels = new Set<string>()
+    subscribed.set(connection, channels)
+    connection.onClose(() => subscribed.delete(connection))
+    connection.onMessage((data) => {
+      raw.push(String(data))
+      const message = JSON.parse(String(data))
+      if (message.method === "SUBSCRIBE") for (const ch of message.params) (channels.add(ch), bump(subscribes, ch))
+      if (message.method === "UNSUBSCRIBE") for (const ch of message.params) (channels.delete(ch), bump(unsubscribes, ch))
+    })
+  }
+  return {
+    handler,
+    subscribes,
+    unsubscribes,
+    raw,
+    publish: (channel: string, data: unknown) => {
+      for (const [connection, channels] of subscribed) {
+        if (channels.has(channel)) connection.send({ stream: channel, data })
+      }
+    },
+    isSubscribed: (channel: string) => [...subscribed.values()].some((channels) => channels.has(channel))
+  }
+}
+
+const options = {
+  channelKey: "stream",
+  subscribeMessage: (channel: string) => ({ method: "SUBSCRIBE", params: [channel], id: 1 }),
+  unsubscribeMessage: (channel: string) => ({ method: "UNSUBSCRIBE", params: [channel], id: 2 }),
+  heartbeat: false,
+  reconnect: { base: "20 millis", cap: "200 millis", jitter: false, resetAfter: "10 millis" }
+} satisfies Multiplex.Multiplex.Options
+
+const realSleep = (ms: number) => Effect.promise(() => new Promise((r) => setTimeout(r, ms)))
+
+/** Polls `check` every 10 ms (real time) until it holds; fails after `ms`. */
+const until = <E, R>(check: Effect.Effect<boolean, E, R>, ms = 10_000) =>
+  Effect.gen(function*() {
+    const deadline = Date.now() + ms
+    while (!(yield* check)) {
+      if (Date.now() > deadline) return yield* Effect.die(new Error("condition not met in time"))
+      yield* realSleep(10)
+    }
+  })
+
+const take = <A>(stream: Stream.Stream<A, unknown>, n: number) =>
+  stream.pipe(Stream.take(n), Stream.runCollect, Effect.map(Chunk.toReadonlyArray), Effect.timeout("10 seconds"))
+
+describe("Multiplex (policies, unsubscribe, events)", () => {
+  it.scopedLive("backpressure: a full subscription holds routing, nothing is lost, order kept", () =>
+    Effect.gen(function*() {
+      const server = binance()
+      const ts = yield* TestServer.make({ handler: server.handler })
+      const mux = yield* Multiplex.make(ts.url, options)
+      const slow = yield* mux.subscribe("slow@trade", { queueSize: 5, overflowPolicy: "backpressure" })
+      const other = yield* mux.subscribe("other@trade", { queueSize: 1000 })
+      yield* ts.waitUntil(() => server.isSubscribed("slow@trade") && server.isSubscribed("other@trade"))
+      for (let i = 1; i <= 50; i++) server.publish("slow@trade", { i })
+      server.publish("other@trade", { i: 1 })
+      // `slow` is full and nobody reads it: routing waits, so `other` does not get its message yet.
+      yield* until(Effect.map(slow.stats, (s) => s.queued >= 5))
+      yield* realSleep(100)
+      expect((yield* other.stats).received).toBe(0)
+      expect((yield* slow.stats).dropped).toBe(0)
+      // Reading `slow` resumes routing: every message arrives in order, then `other` gets its own.
+      const all = yield* take(slow.messages, 50)
+      expect(all.map((m: any) => m.data.i)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1))
+      expect((yield* other.recv({ timeout: "5 seconds" })) as unknown).toEqual({ stream: "other@trade", data: { i: 1 } })
+    }).pipe(Effect.provide(NodeTransport.layer)))
+
+  it.scopedLive("error policy: a full subscription fails with BufferOverflowError and unsubscribes", () =>
+    Effect.gen(function*() {
+      const server = binance()
+      const ts = yield* TestServer.make({ handler: server.handler })
+      const mux = yield* Multiplex.make(ts.url, options)
+      const sub = yield* mux.subscribe("e@trade", { queueSize: 3, overflowPolicy: "error" })
+      yield* ts.waitUntil(() => server.isSubscribed("e@trade"))
+      for (let i = 1; i <= 10; i++) server.publish("e@trade", { i })
+      yield* until(Effect.map(sub.isActive, (active) => !active))
+      yield* ts.waitUntil(() => server.unsubscribes.get("e@trade") === 1)
+      const exit = yield* Effect.exit(Stream.runCollect(sub.messages))
+      expect(Exit.isFailure(exit)).toBe(true)
+      if (Exit.isFailure(exit)) {
+        const error = yield* Effect.flip(Effect.failCause(exit.cause))
+        expect(error._tag).toBe("BufferOverflowError")
+      }
+      expect(yield* mux.subscriptions).toEqual([])
+    }).pipe(Effect.provide(NodeTransport.layer)))
+
+  it.scopedLive("mux.unsubscribe ends every subscriber of a channel and the server sees one unsubscribe", () =>
+    Effect.gen(function*() {
+      const server = binance()
+      const ts = yield* TestServer.make({ handler: server.handler })
+      const mux = yield* Multiplex.make(ts.url, options)
+      const a = yield* mux.subscribe("u@trade")
+      const b = yield* mux.subscribe("u@trade")
+      yield* ts.waitUntil(() => server.isSubscribed("u@trade"))
+      expect(server.subscribes.get("u@trade")).toBe(1)
+      const drained = yield* Effect.fork(Stream.runCollect(a.messages))
+      yield* mux.unsubscribe("u@trade")
+      yield* ts.waitUntil(() => server.unsubscribes.get("u@trade") === 1)
+      expect(Chunk.size(yield* Fiber.join(drained).pipe(Effect.timeout("5 seconds")))).toBe(0)
+      expect(yield* a.isActive).toBe(false)
+      expect(yield* b.isActive).toBe(false)
+      const error = yield* Effect.flip(b.recv({ timeout: "1 second" }))
+      expect(error._tag).toBe("InvalidStateError")
+      const stats = yield* mux.stats
+      expect(stats.totalSubscriptions).toBe(2)
+      expect(stats.activeSubscriptions).toBe(0)
+      yield* realSleep(50)
+      expect(server.unsubscribes.get("u@trade")).toBe(1)
+    }).pipe(Effect.provide(NodeTransport.layer)))
+
+  it.scopedLive("string subscribe messages are sent as text; events report the reconnect", () =>
+    Effect.gen(function*() {
+      const server = binance()
+      const ts = yield* TestServer.make({ handler: server.handler })
+      const mux = yield* Multiplex.make(ts.url, {
+        ...options,
+        subscribeMessage: (channel) => `{"method":"SUBSCRIBE","params":["${channel}"],"id":7}`
+      })
+      const events = yield* Effect.fork(
+        mux.events.pipe(Stream.filter((e) => e._tag === "Reconnected"), Stream.take(1), Stream.runCollect)
+      )
+      yield* realSleep(20)
+      yield* mux.subscribe("t@trade")
+      yield* ts.waitUntil(() => server.isSubscribed("t@trade"))
+      expect(server.raw).toContain(`{"method":"SUBSCRIBE","params":["t@trade"],"id":7}`)
+      ts.dropAll()
+      yield* ts.waitUntil(() => ts.connectionCount() === 2 && server.isSubscribed("t@trade"))
+      expect(Chunk.size(yield* Fiber.join(events).pipe(Effect.timeout("10 seconds")))).toBe(1)
+      expect(server.subscribes.get("t@trade")).toBe(2)
+      expect((yield* mux.stats).subscribeMessagesSent).toBe(2)
+    }).pipe(Effect.provide(NodeTransport.layer)))
+
+  it.scopedLive("a typed channel with strict: false skips and counts invalid messages", () =>
+    Effect.gen(function*() {
+      const server = binance()
+      const ts = yield* TestServer.make({ handler: server.handler })
+      const mux = yield* Multiplex.make(ts.url, options)
+      const Trade = Schema.Struct({ stream: Schema.String, data: Schema.Struct({ p: Schema.Number }) })
+      const sub = yield* mux.subscribe("v@trade", { schema: Trade, strict: false })
+      yield* ts.waitUntil(() => server.isSubscribed("v@trade"))
+      server.publish("v@trade", { p: 1 })
+      server.publish("v@trade", { p: "bad" })
+      server.publish("v@trade", { p: 3 })
+      const got = yield* take(sub.messages, 2)
+      expect(got.map((m) => m.data.p)).toEqual([1, 3])
+      expect((yield* sub.stats).invalid).toBe(1)
+    }).pipe(Effect.provide(NodeTransport.layer)))
+
+  it.scopedLive("subscriptions scoped to a closed scope are never re-subscribed after drops", () =>
+    Effect.gen(function*() {
+      const server = binance()
+      const ts = yield* TestServer.make({ handler: server.handler })
+      const mux = yield* Multiplex.make(ts.url, options)
+      const scope = yield* Scope.make()
+      yield* Scope.extend(mux.subscribe("tmp@trade"), scope)
+      yield* mux.subscribe("keep@trade")
+      yield* ts.waitUntil(() => server.isSubscribed("tmp@trade") && server.isSubscribed("keep@trade"))
+      yield* Scope.close(scope, Exit.void)
+      for (let drop = 1; drop <= 3; drop++) {
+        ts.dropAll()
+        yield* ts.waitUntil(() => ts.connectionCount() === drop + 1 && server.isSubscribed("keep@trade"), "10 seconds")
+      }
+      yield* realSleep(50)
+      expect(server.subscribes.get("tmp@trade")).toBe(1)
+      expect(server.subscribes.get("keep@trade")).toBe(4)
+    }).pipe(Effect.provide(NodeTransport.layer)))
+})
