@@ -1,0 +1,204 @@
+// The contenders: each opens its own connection to the blaster and runs one workload.
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
+import * as Socket from "@effect/platform/Socket"
+import { Deferred, Effect, Exit, Schema, Stream } from "effect"
+import ReconnectingWebSocket from "partysocket/ws"
+import WebSocket from "ws"
+import { JetSocket } from "../src/index.js"
+import { NodeTransport } from "../src/node.js"
+
+export interface Contender {
+  readonly name: string
+  /** receive n JSON messages, parse included */
+  readonly feed: (url: string, n: number) => Promise<void>
+  /** n sequential round trips of `payload`; returns latencies in µs */
+  readonly echo: (url: string, payload: string, n: number) => Promise<Array<number>>
+  /** receive n binary messages */
+  readonly large: (url: string, n: number) => Promise<void>
+}
+
+const now = () => performance.now()
+
+const Tick = Schema.Struct({
+  type: Schema.String,
+  symbol: Schema.String,
+  price: Schema.Number,
+  qty: Schema.Number,
+  ts: Schema.Number,
+  seq: Schema.Number,
+  pad: Schema.String
+})
+
+const jetOptions = {
+  reconnect: { base: "100 millis" },
+  heartbeat: "30 seconds",
+  buffer: 1000
+} as const
+
+const runJet = <A>(eff: Effect.Effect<A, unknown, any>) =>
+  Effect.runPromise(eff.pipe(Effect.scoped, Effect.provide(NodeTransport.layer)) as Effect.Effect<A, unknown, never>)
+
+const jet = (schema: boolean): Contender => ({
+  name: schema ? "jetsocket+schema" : "jetsocket",
+  feed: (url, n) =>
+    runJet(Effect.gen(function*() {
+      const ws = schema
+        ? yield* JetSocket.connect(url, { ...jetOptions, schema: Tick })
+        : yield* JetSocket.connect(url, jetOptions)
+      yield* (ws.messages as Stream.Stream<unknown, unknown>).pipe(Stream.take(n), Stream.runDrain)
+    })),
+  echo: (url, payload, n) =>
+    runJet(Effect.gen(function*() {
+      const ws = yield* JetSocket.connect(url, { ...jetOptions, codec: "text" })
+      const out: Array<number> = []
+      for (let i = 0; i < n; i++) {
+        const t0 = now()
+        yield* ws.sendText(payload)
+        yield* ws.recv()
+        out.push((now() - t0) * 1000)
+      }
+      return out
+    })),
+  large: (url, n) =>
+    runJet(Effect.gen(function*() {
+      const ws = yield* JetSocket.connect(url, { ...jetOptions, codec: "binary" })
+      yield* (ws.messages as Stream.Stream<unknown, unknown>).pipe(Stream.take(n), Stream.runDrain)
+    }))
+})
+
+const rawWs: Contender = {
+  name: "raw ws",
+  feed: (url, n) =>
+    new Promise((resolve, reject) => {
+      const ws = new WebSocket(url)
+      let count = 0
+      ws.on("error", reject)
+      ws.on("message", (data) => {
+        JSON.parse(data.toString())
+        if (++count === n) {
+          ws.close()
+          resolve()
+        }
+      })
+    }),
+  echo: (url, payload, n) =>
+    new Promise((resolve, reject) => {
+      const ws = new WebSocket(url)
+      const out: Array<number> = []
+      let t0 = 0
+      ws.on("error", reject)
+      const next = () => {
+        t0 = now()
+        ws.send(payload)
+      }
+      ws.on("open", next)
+      ws.on("message", (data) => {
+        data.toString()
+        out.push((now() - t0) * 1000)
+        if (out.length === n) {
+          ws.close()
+          resolve(out)
+        } else next()
+      })
+    }),
+  large: (url, n) =>
+    new Promise((resolve, reject) => {
+      const ws = new WebSocket(url)
+      let count = 0
+      ws.on("error", reject)
+      ws.on("message", () => {
+        if (++count === n) {
+          ws.close()
+          resolve()
+        }
+      })
+    })
+}
+
+const runPlatform = <A>(eff: Effect.Effect<A, unknown, Socket.WebSocketConstructor>) =>
+  Effect.runPromise(eff.pipe(Effect.provide(NodeSocket.layerWebSocketConstructor)))
+
+const platformCount = (url: string, n: number, parse: boolean) =>
+  runPlatform(Effect.gen(function*() {
+    const socket = yield* Socket.makeWebSocket(url)
+    const done = yield* Deferred.make<void>()
+    let count = 0
+    const decoder = new TextDecoder()
+    yield* Effect.race(
+      socket.runRaw((data) => {
+        if (parse) JSON.parse(typeof data === "string" ? data : decoder.decode(data))
+        if (++count === n) Deferred.unsafeDone(done, Exit.void)
+      }),
+      Deferred.await(done)
+    )
+  }))
+
+const platform: Contender = {
+  name: "@effect/platform Socket",
+  feed: (url, n) => platformCount(url, n, true),
+  large: (url, n) => platformCount(url, n, false),
+  echo: (url, payload, n) =>
+    runPlatform(Effect.scoped(Effect.gen(function*() {
+      const socket = yield* Socket.makeWebSocket(url)
+      const write = yield* socket.writer
+      const out: Array<number> = []
+      const done = yield* Deferred.make<void>()
+      let t0 = 0
+      yield* Effect.race(
+        socket.runRaw(
+          (data) => {
+            if (typeof data !== "string") new TextDecoder().decode(data)
+            out.push((now() - t0) * 1000)
+            if (out.length === n) return Deferred.done(done, Exit.void)
+            t0 = now()
+            return write(payload)
+          },
+          { onOpen: Effect.suspend(() => { t0 = now(); return Effect.fork(write(payload)) }).pipe(Effect.asVoid) }
+        ),
+        Deferred.await(done)
+      )
+      return out
+    })))
+}
+
+const party = (): Contender => {
+  const open = (url: string) => new ReconnectingWebSocket(url, [], { WebSocket, minReconnectionDelay: 100, maxRetries: 1000 })
+  const count = (url: string, n: number, parse: boolean) =>
+    new Promise<void>((resolve) => {
+      const ws = open(url)
+      ws.binaryType = "arraybuffer"
+      let c = 0
+      ws.onmessage = (ev: MessageEvent) => {
+        if (parse) JSON.parse(ev.data as string)
+        if (++c === n) {
+          ws.close()
+          resolve()
+        }
+      }
+    })
+  return {
+    name: "partysocket",
+    feed: (url, n) => count(url, n, true),
+    large: (url, n) => count(url, n, false),
+    echo: (url, payload, n) =>
+      new Promise((resolve) => {
+        const ws = open(url)
+        const out: Array<number> = []
+        let t0 = 0
+        const next = () => {
+          t0 = now()
+          ws.send(payload)
+        }
+        ws.onopen = next
+        ws.onmessage = () => {
+          out.push((now() - t0) * 1000)
+          if (out.length === n) {
+            ws.close()
+            resolve(out)
+          } else next()
+        }
+      })
+  }
+}
+
+export const contenders: ReadonlyArray<Contender> = [jet(false), jet(true), rawWs, platform, party()]

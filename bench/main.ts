@@ -1,0 +1,201 @@
+// The bench proper, run bundled by bench/run.ts (see there). Writes bench/results.json and bench/chart.svg.
+import { type ChildProcess, spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
+import { fileURLToPath } from "node:url"
+import { writeChart } from "./chart.js"
+import { contenders } from "./contenders.js"
+import { feedMessage } from "./blaster.js"
+
+const quick = process.argv.includes("--quick")
+const only = process.argv.find((a) => a.startsWith("--only="))?.slice(7).split(",")
+const RUNS = quick ? 1 : 5
+const FEED_N = quick ? 20_000 : 200_000
+const ECHO_N = quick ? 1_000 : 20_000
+const LARGE_N = quick ? 300 : 2_000
+// this file runs bundled from node_modules/.cache/jetsocket-bench/ (see run.ts); outputs go to bench/
+const dir = process.env.BENCH_DIR ?? fileURLToPath(new URL("../../../bench/", import.meta.url))
+const build = fileURLToPath(new URL(".", import.meta.url))
+
+export interface Row {
+  workload: string
+  contender: string
+  median: number
+  min: number
+  max: number
+  unit: string
+  ratioToRawWs: number | null
+}
+
+const spawnBlaster = (port = 0): Promise<{ child: ChildProcess; port: number }> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [`${build}blaster.mjs`, String(port)], {
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    child.stdout!.on("data", (d: Buffer) => {
+      const m = /PORT (\d+)/.exec(d.toString())
+      if (m) resolve({ child, port: Number(m[1]) })
+    })
+    child.once("exit", (code) => reject(new Error(`blaster exited ${code}`)))
+  })
+
+const median = (xs: Array<number>) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length % 2 ? s[(s.length - 1) >> 1]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2
+}
+const pct = (xs: Array<number>, p: number) => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))]!
+}
+
+type Sample = Record<string, Record<string, Array<number>>> // workload → contender → per-run values
+const samples: Sample = {}
+const units: Record<string, string> = {}
+const higherBetter: Record<string, boolean> = {}
+const record = (workload: string, contender: string, v: number, unit: string, hb: boolean) => {
+  ;((samples[workload] ??= {})[contender] ??= []).push(v)
+  units[workload] = unit
+  higherBetter[workload] = hb
+}
+
+const active = contenders.filter((c) => !only || only.includes(c.name))
+const withTimeout = <A>(p: Promise<A>, ms: number, what: string) =>
+  Promise.race([p, new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`timeout: ${what}`)), ms).unref())])
+
+const throughput = async (port: number) => {
+  const feedBytes = feedMessage(120).length
+  // warm-up (untimed): JIT every contender's receive path once so the first one measured is not penalised
+  for (const c of active) {
+    await c.feed(`ws://127.0.0.1:${port}/feed?n=20000&size=120`, 20000)
+    await c.echo(`ws://127.0.0.1:${port}/echo`, "warm", 500)
+    await c.large(`ws://127.0.0.1:${port}/large?n=50&size=65536`, 50)
+  }
+  for (let run = 0; run < RUNS; run++) {
+    // alternate the order every run so no contender always runs first/last
+    const order = run % 2 ? [...active].reverse() : active
+    for (const c of order) {
+      const t0 = performance.now()
+      await withTimeout(c.feed(`ws://127.0.0.1:${port}/feed?n=${FEED_N}&size=120`, FEED_N), 120_000, `${c.name} feed`)
+      const s = (performance.now() - t0) / 1000
+      record(`feed ${feedBytes} B JSON`, c.name, FEED_N / s, "msgs/s", true)
+
+      for (const [label, size] of [["32 B", 32], ["8 KiB", 8192]] as const) {
+        const payload = "e".repeat(size)
+        const lat = await withTimeout(c.echo(`ws://127.0.0.1:${port}/echo`, payload, ECHO_N), 120_000, `${c.name} echo`)
+        record(`echo ${label} p50`, c.name, pct(lat, 50), "µs", false)
+        record(`echo ${label} p99`, c.name, pct(lat, 99), "µs", false)
+      }
+
+      const t1 = performance.now()
+      await withTimeout(c.large(`ws://127.0.0.1:${port}/large?n=${LARGE_N}&size=65536`, LARGE_N), 120_000, `${c.name} large`)
+      const s1 = (performance.now() - t1) / 1000
+      record("large 64 KiB binary", c.name, (LARGE_N * 65536) / 1e6 / s1, "MB/s", true)
+    }
+  }
+}
+
+// memory: each contender in a fresh child process (bench/memory.ts), alternating, RUNS times
+const memory = async (port: number) => {
+  const conns = quick ? 200 : 1000
+  const names = active.map((c) => c.name).filter((n) => n !== "jetsocket+schema")
+  for (let run = 0; run < Math.max(1, quick ? 1 : 3); run++) {
+    for (const name of run % 2 ? [...names].reverse() : names) {
+      const out = await new Promise<string>((resolve, reject) => {
+        const child = spawn(
+          process.execPath,
+          ["--expose-gc", `${build}memory.mjs`, name, String(port), String(conns)],
+          { stdio: ["ignore", "pipe", "inherit"] }
+        )
+        let text = ""
+        child.stdout!.on("data", (d: Buffer) => (text += d.toString()))
+        child.once("exit", (code) => (code === 0 ? resolve(text) : reject(new Error(`memory ${name} exited ${code}`))))
+      })
+      const r = JSON.parse(out.trim().split("\n").pop()!) as { rss: number; heap: number }
+      record(`memory/idle conn RSS (${conns})`, name, r.rss / 1024, "KiB", false)
+      record(`memory/idle conn heap (${conns})`, name, r.heap / 1024, "KiB", false)
+    }
+  }
+}
+
+// restart → flowing: blaster killed, restarted on the same port; time from the new listen to first message
+const restart = async () => {
+  const reconnecting = active.filter((c) => c.name !== "raw ws" && c.name !== "jetsocket+schema")
+  const { restartProbe } = await import("./restart.js")
+  for (let run = 0; run < (quick ? 1 : RUNS); run++) {
+    for (const c of run % 2 ? [...reconnecting].reverse() : reconnecting) {
+      const ms = await withTimeout(restartProbe(c.name), 60_000, `${c.name} restart`)
+      record("restart → flowing (base 100 ms)", c.name, ms, "ms", false)
+    }
+  }
+}
+
+const multiplex = async (port: number) => {
+  if (!fs.existsSync(`${dir}../src/Multiplex.ts`)) return
+  const { multiplexBench } = await import("./multiplex.js")
+  for (let run = 0; run < RUNS; run++) {
+    const r = await withTimeout(multiplexBench(port, quick ? 10_000 : 100_000), 120_000, "multiplex")
+    for (const [name, v] of Object.entries(r)) record("multiplex 100 channels", name, v, "msgs/s", true)
+  }
+}
+
+const main = async () => {
+  const started = performance.now()
+  const { child, port } = await spawnBlaster()
+  try {
+    await throughput(port)
+    await memory(port)
+    await multiplex(port).catch((e) => console.error("multiplex bench skipped:", String(e)))
+  } finally {
+    child.kill("SIGTERM")
+  }
+  await restart()
+
+  const rows: Array<Row> = []
+  for (const [workload, byC] of Object.entries(samples)) {
+    const raw = byC["raw ws"] ? median(byC["raw ws"]) : null
+    for (const [contender, xs] of Object.entries(byC)) {
+      const m = median(xs)
+      rows.push({
+        workload,
+        contender,
+        median: round(m),
+        min: round(Math.min(...xs)),
+        max: round(Math.max(...xs)),
+        unit: units[workload]!,
+        ratioToRawWs: raw ? round(m / raw, 3) : null
+      })
+    }
+  }
+  const meta = {
+    node: process.version,
+    cpu: os.cpus()[0]?.model ?? "unknown",
+    cores: os.cpus().length,
+    runs: RUNS,
+    quick,
+    date: new Date().toISOString(),
+    seconds: round((performance.now() - started) / 1000, 1)
+  }
+  const table = [
+    "| workload | contender | median | min–max | unit | × raw ws |",
+    "|---|---|---:|---:|---|---:|",
+    ...rows.map((r) =>
+      `| ${r.workload} | ${r.contender} | ${fmt(r.median)} | ${fmt(r.min)}–${fmt(r.max)} | ${r.unit} | ${
+        r.ratioToRawWs ?? "—"
+      } |`
+    )
+  ].join("\n")
+  console.log(`Node ${meta.node}, ${meta.cpu} (${meta.cores} cores), ${RUNS} run(s) each${quick ? " (quick)" : ""}\n`)
+  console.log(table)
+  const out = process.env.BENCH_OUT ?? `${dir}results.json`
+  fs.writeFileSync(out, JSON.stringify({ ...meta, rows }, null, 2) + "\n")
+  if (!process.env.BENCH_OUT) writeChart(`${dir}chart.svg`, rows, higherBetter)
+  process.exit(0)
+}
+
+const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d
+const fmt = (x: number) => x.toLocaleString("en-US", { maximumFractionDigits: 1 })
+
+main().catch((e) => {
+  console.error(e)
+  process.exit(1)
+})
