@@ -9,3 +9,8 @@
  * @since 0.1.0
  */
 export * as TestServer from "./TestServer.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as RawServer from "./RawServer.js"

@@ -48,7 +48,8 @@ const DEFAULTS = {
   sendQueue: 1000,
   compressionThreshold: 1024,
   requestTimeout: Duration.seconds(30),
-  eventCapacity: 1024
+  // Events are rare; a sliding hub preallocates its slots, so keep it small (per client).
+  eventCapacity: 128
 }
 
 const frameSize = (frame: Frame): number => (typeof frame === "string" ? frame.length : frame.byteLength)
