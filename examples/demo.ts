@@ -4,7 +4,8 @@
  * Starts an embedded market-data simulator on 127.0.0.1 (six symbols, global
  * and per-symbol sequence numbers) that injects faults — TCP drops, server
  * restarts, stalled pongs — and a JetSocket client that rides through them:
- * reconnect with backoff, ping/pong heartbeat, Schema-typed messages, replay
+ * one multiplexed subscription per symbol, reconnect with backoff, ping/pong
+ * heartbeat, Schema-typed channels, replay
  * from the last sequence id after every reconnect, dedup of the overlap.
  * A terminal dashboard shows last prices, msgs/s, latency, reconnects and
  * gaps (which must stay 0). Stops by itself after `--duration` seconds
@@ -17,7 +18,7 @@
  * Needs no network: everything runs on loopback.
  */
 import { Duration, Effect, Option, Schedule, Schema, Stream } from "effect"
-import { JetSocket } from "../src/index.js"
+import { Multiplex } from "../src/index.js"
 import { NodeTransport } from "../src/node.js"
 import { parseArgs } from "./lib/args.js"
 import { runMain } from "./lib/main.js"
@@ -35,12 +36,11 @@ const Trade = Schema.Struct({
   ts: Schema.Number
 })
 type Trade = typeof Trade.Type
-const Subscribe = Schema.Struct({ op: Schema.Literal("subscribe", "unsubscribe"), channel: Schema.String })
-const Resume = Schema.Struct({ op: Schema.Literal("resume"), since: Schema.Number })
-/** Both directions of the wire protocol: `messages` is typed `Wire`, `send` accepts `Wire`. */
-const Wire = Schema.Union(Trade, Subscribe, Resume)
-type Wire = typeof Wire.Type
-const isTrade = (message: Wire): message is Trade => "type" in message && message.type === "trade"
+/** The global sequence number (the resume point) of a raw incoming message. */
+const seqOf = (message: unknown): number | undefined =>
+  typeof message === "object" && message !== null && typeof (message as { seq?: unknown }).seq === "number"
+    ? (message as { seq: number }).seq
+    : undefined
 
 // ------------------------------------------------------------------- state
 
@@ -71,34 +71,35 @@ const program = Effect.gen(function*() {
   const started = Date.now()
   const endAt = started + durationS * 1000
 
-  const ws = yield* JetSocket.connect<Wire, typeof Wire.Encoded>(exchange.url, {
-    schema: Wire,
+  // One resilient connection, one subscription per symbol (Multiplex re-subscribes
+  // each of them exactly once after every reconnect, before replay and before
+  // messages flow).
+  const mux = yield* Multiplex.make(exchange.url, {
+    channelKey: "channel",
+    subscribeMessage: (channel) => ({ op: "subscribe", channel }),
+    unsubscribeMessage: (channel) => ({ op: "unsubscribe", channel }),
     reconnect: { base: "100 millis", multiplier: 2, cap: "1 second" },
     heartbeat: { interval: "1 second", timeout: "1 second" },
     // Lossless and bounded: when the consumer lags, the socket stops being read.
-    buffer: { capacity: 10_000, overflowPolicy: "backpressure", dedup: { window: 10_000, key: (m) => ("seq" in m ? m.seq : m) } },
+    buffer: { capacity: 10_000, overflowPolicy: "backpressure", dedup: { window: 10_000, key: (m) => seqOf(m) ?? m } },
     // After every reconnect: ask for everything since the last trade we saw.
     // The server replays inclusively, so the overlap (one trade) is dropped by dedup.
     replay: {
       mode: "sequence_id",
-      sequenceKey: (m) => ("seq" in m ? m.seq : undefined),
+      sequenceKey: seqOf,
       onReplay: (lastSeq, send) => typeof lastSeq === "number" ? send({ op: "resume", since: lastSeq }) : Effect.void
     }
   })
-
-  // Subscribe now and on every later connection (before replay and before messages flow).
-  const subscribeAll = (send: (m: Wire) => Effect.Effect<void, unknown>) =>
-    Effect.forEach(exchange.symbols, (channel) => send({ op: "subscribe", channel }), { discard: true })
-  yield* ws.onConnect((ctx) => subscribeAll(ctx.send).pipe(Effect.orDie))
-  yield* subscribeAll((m) => ws.send(m, { queue: false })).pipe(Effect.ignore)
+  const ws = mux.client
+  // Schema-typed channels: each subscription decodes its trades.
+  const subscriptions = yield* Effect.forEach(exchange.symbols, (symbol) => mux.subscribe(symbol, { schema: Trade }))
 
   // ------------------------------------------------------------ consumer
   const symbols = new Map<string, SymbolState>()
   let total = 0
   const latencies: Array<number> = []
   const rateWindow: Array<{ t: number; n: number }> = []
-  yield* ws.messages.pipe(
-    Stream.filter(isTrade),
+  yield* Stream.mergeAll(subscriptions.map((subscription) => subscription.messages), { concurrency: "unbounded" }).pipe(
     Stream.runForEach((trade) =>
       Effect.sync(() => {
         total++

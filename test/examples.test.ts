@@ -99,4 +99,22 @@ describe("check-docs block extraction", () => {
     ])
     expect(moduleName(blocks[0]!)).toBe("docs_x.md_L3.ts")
   })
+
+})
+
+describe("examples: Promise API and Multiplex", () => {
+  it("promise-api: streams an answer with for await and catches a refusal with instanceof", () => {
+    const { code, stdout, stderr } = run("examples/promise-api.ts", [])
+    expect(stderr).toBe("")
+    expect(code).toBe(0)
+    expect(stdout).toMatch(/promise-api: \d+ tokens, state Closed/)
+    expect(stdout).toContain("promise-api: refused as expected (ConnectionRefusedError")
+  }, 120_000)
+
+  it("multiplex-trades: re-subscribes each active channel once after a drop", () => {
+    const { code, stdout, stderr } = run("examples/multiplex-trades.ts", ["--duration", "6"])
+    expect(stderr).toBe("")
+    expect(code).toBe(0)
+    expect(stdout).toContain("multiplex-trades:")
+  }, 120_000)
 })
