@@ -292,6 +292,30 @@ export const make = (options: Options = {}): Effect.Effect<TestServer, never, Sc
   )
 
 /**
+ * Waits (polling every 5 ms on real timers, so it works under `TestClock`
+ * too) until `predicate` holds; fails after `timeout` (default 5 s).
+ *
+ * @since 0.1.0
+ * @category utils
+ */
+export const waitUntil = (predicate: () => boolean, timeout: Duration.DurationInput = Duration.seconds(5)): Effect.Effect<void, Error> =>
+  Effect.promise(() => {
+    const deadline = Date.now() + Duration.toMillis(Duration.decode(timeout))
+    return new Promise<boolean>((resolve) => {
+      const check = () => {
+        if (predicate()) return resolve(true)
+        if (Date.now() >= deadline) return resolve(false)
+        setTimeout(check, 5)
+      }
+      check()
+    })
+  }).pipe(
+    Effect.flatMap((ok) =>
+      ok ? Effect.void : Effect.fail(new Error(`TestServer.waitUntil: timed out after ${Duration.format(Duration.decode(timeout))}`))
+    )
+  )
+
+/**
  * A layer providing a {@link TestServer}.
  *
  * @since 0.1.0
@@ -468,19 +492,6 @@ const start = async (options: Options): Promise<TestServer> => {
     },
     stop,
     start: Effect.promise(() => (server.listening ? Promise.resolve() : listen())),
-    waitUntil: (predicate, timeout = Duration.seconds(5)) =>
-      Effect.promise(() => {
-        const deadline = Date.now() + Duration.toMillis(Duration.decode(timeout))
-        return new Promise<boolean>((resolve) => {
-          const check = () => {
-            if (predicate()) return resolve(true)
-            if (Date.now() >= deadline) return resolve(false)
-            setTimeout(check, 5)
-          }
-          check()
-        })
-      }).pipe(
-        Effect.flatMap((ok) => ok ? Effect.void : Effect.fail(new Error(`TestServer.waitUntil: timed out after ${Duration.format(Duration.decode(timeout))}`)))
-      )
+    waitUntil
   }
 }

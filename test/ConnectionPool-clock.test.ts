@@ -7,17 +7,7 @@ import * as TestServer from "../src/TestServer.js"
 
 // Timers run on the TestClock here; network I/O is real, so waits on I/O poll with real time.
 const realPoll = (predicate: () => boolean, what: string, timeoutMs = 10_000) =>
-  Effect.promise(() => {
-    const deadline = Date.now() + timeoutMs
-    return new Promise<boolean>((resolve) => {
-      const check = () => {
-        if (predicate()) return resolve(true)
-        if (Date.now() >= deadline) return resolve(false)
-        setTimeout(check, 5)
-      }
-      check()
-    })
-  }).pipe(Effect.flatMap((ok) => (ok ? Effect.void : Effect.dieMessage(`timed out waiting for ${what}`))))
+  TestServer.waitUntil(predicate, timeoutMs).pipe(Effect.orDieWith(() => new Error(`timed out waiting for ${what}`)))
 
 /** Pongs the client has seen (its latency histogram counts each round trip once). */
 const pongs = (ws: { readonly stats: Effect.Effect<{ readonly latencyHistogram: ReadonlyArray<{ readonly count: number }> }> }) =>

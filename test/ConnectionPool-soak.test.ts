@@ -11,17 +11,7 @@ const CONCURRENCY = 16
 const tcpSockets = (): number => process.getActiveResourcesInfo().filter((name) => name === "TCPSocketWrap").length
 
 const realPoll = (predicate: () => boolean, what: string, timeoutMs = 10_000) =>
-  Effect.promise(() => {
-    const deadline = Date.now() + timeoutMs
-    return new Promise<boolean>((resolve) => {
-      const check = () => {
-        if (predicate()) return resolve(true)
-        if (Date.now() >= deadline) return resolve(false)
-        setTimeout(check, 5)
-      }
-      check()
-    })
-  }).pipe(Effect.flatMap((ok) => (ok ? Effect.void : Effect.dieMessage(`timed out waiting for ${what}`))))
+  TestServer.waitUntil(predicate, timeoutMs).pipe(Effect.orDieWith(() => new Error(`timed out waiting for ${what}`)))
 
 /** A small deterministic PRNG (mulberry32), so a failure can be replayed. */
 const prng = (seed: number) => () => {

@@ -12,17 +12,7 @@ const contract: Layer.Layer<ConnectionPool.ConnectionPool, never, Transport.Tran
 })
 
 const poll = (predicate: () => boolean, what: string, timeoutMs = 10_000) =>
-  Effect.promise(() => {
-    const deadline = Date.now() + timeoutMs
-    return new Promise<boolean>((resolve) => {
-      const check = () => {
-        if (predicate()) return resolve(true)
-        if (Date.now() >= deadline) return resolve(false)
-        setTimeout(check, 5)
-      }
-      check()
-    })
-  }).pipe(Effect.flatMap((ok) => (ok ? Effect.void : Effect.dieMessage(`timed out waiting for ${what}`))))
+  TestServer.waitUntil(predicate, timeoutMs).pipe(Effect.orDieWith(() => new Error(`timed out waiting for ${what}`)))
 
 /** Polls the pool's stats until `predicate` holds. */
 const waitStats = (

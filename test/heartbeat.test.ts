@@ -15,15 +15,8 @@ import * as Transport from "../src/Transport.js"
 const live = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
   it.scopedLive(name, () => body().pipe(Effect.provide(NodeTransport.layer)), 60_000)
 
-const realSleep = (ms: number) => Effect.promise(() => new Promise<void>((r) => setTimeout(r, ms)))
 const until = (predicate: () => boolean, timeoutMs = 15_000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + timeoutMs
-    while (!predicate()) {
-      if (Date.now() > deadline) return yield* Effect.die(new Error("condition not reached in time"))
-      yield* realSleep(5)
-    }
-  })
+  TestServer.waitUntil(predicate, timeoutMs).pipe(Effect.orDie)
 
 const recordEvents = (ws: JetSocket.JetSocket<any>, onEvent?: (e: JetSocketEvent) => void) =>
   Effect.gen(function*() {
