@@ -14,3 +14,8 @@ export * as TestServer from "./TestServer.js"
  * @since 0.1.0
  */
 export * as RawServer from "./RawServer.js"
+
+/**
+ * @since 0.1.0
+ */
+export * as FaultProxy from "./FaultProxy.js"

@@ -1,0 +1,283 @@
+/**
+ * A fault-injecting TCP proxy for chaos tests: it listens on 127.0.0.1 and
+ * pipes every accepted connection to a target; `inject(fault)` then drops,
+ * resets, black-holes, delays or truncates the currently open connections.
+ *
+ * ```ts
+ * const proxy = yield* FaultProxy.make({ target: { host: "127.0.0.1", port } })
+ * const ws = yield* JetSocket.connect(proxy.url)
+ * proxy.inject({ _tag: "Drop" })
+ * ```
+ *
+ * Node-only: import it from `jetsocket/testing`.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import type * as Scope from "effect/Scope"
+import * as net from "node:net"
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = Symbol.for("jetsocket/FaultProxy")
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+/**
+ * A fault applied to the currently open proxied connections:
+ *
+ * - `Drop`: destroys both sides (the client sees an abrupt end, 1006).
+ * - `Reset`: sends a TCP RST to the client (`resetAndDestroy`) and destroys
+ *   the server side.
+ * - `BlackHole`: keeps both sockets open but forwards nothing more, in either
+ *   direction, until the connection ends (a heartbeat must notice).
+ * - `Delay`: delays the forwarding of every later chunk by `millis` (order is
+ *   kept).
+ * - `Truncate`: forwards only the first half of the next server → client
+ *   chunk, then destroys both sides.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type Fault =
+  | { readonly _tag: "Drop" }
+  | { readonly _tag: "Reset" }
+  | { readonly _tag: "BlackHole" }
+  | { readonly _tag: "Delay"; readonly millis: number }
+  | { readonly _tag: "Truncate" }
+
+/**
+ * The tags of {@link Fault}, in a fixed order.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const faultTags: ReadonlyArray<Fault["_tag"]> = ["Drop", "Reset", "BlackHole", "Delay", "Truncate"]
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface FaultProxy {
+  readonly [TypeId]: TypeId
+  /** `ws://127.0.0.1:<port>` */
+  readonly url: string
+  readonly port: number
+  /** Applies `fault` to every currently open proxied connection. */
+  readonly inject: (fault: Fault) => void
+  /** How many faults were injected. */
+  readonly faults: () => number
+  /** How many connections were accepted. */
+  readonly connections: () => number
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export declare namespace FaultProxy {
+  /**
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Options {
+    readonly target: { readonly host: string; readonly port: number }
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isFaultProxy = (u: unknown): u is FaultProxy => typeof u === "object" && u !== null && TypeId in u
+
+interface Lane {
+  /** Chunks waiting for their time, oldest first (a single timer drains them in order). */
+  readonly queue: Array<{ readonly at: number; readonly chunk: Buffer; readonly last?: boolean }>
+  timer: ReturnType<typeof setTimeout> | undefined
+}
+
+interface Pipe {
+  readonly client: net.Socket
+  readonly server: net.Socket
+  blackHole: boolean
+  delay: number
+  truncate: boolean
+  /** Truncated: nothing new is forwarded; what is queued drains, the half chunk last. */
+  cut: boolean
+  readonly up: Lane
+  readonly down: Lane
+}
+
+const destroy = (pipe: Pipe) => {
+  for (const lane of [pipe.up, pipe.down]) {
+    if (lane.timer !== undefined) clearTimeout(lane.timer)
+    lane.timer = undefined
+    lane.queue.length = 0
+  }
+  pipe.client.destroy()
+  pipe.server.destroy()
+}
+
+const drain = (pipe: Pipe, direction: "up" | "down") => {
+  const lane = pipe[direction]
+  const to = direction === "up" ? pipe.server : pipe.client
+  lane.timer = undefined
+  const now = Date.now()
+  while (lane.queue.length > 0 && lane.queue[0]!.at <= now) {
+    const { chunk, last } = lane.queue.shift()!
+    if (last === true) return cut(pipe, to, chunk)
+    if (!pipe.blackHole && !to.destroyed) to.write(chunk)
+  }
+  if (lane.queue.length > 0) {
+    lane.timer = setTimeout(() => drain(pipe, direction), lane.queue[0]!.at - now)
+    lane.timer.unref()
+  }
+}
+
+/** Writes the half chunk, then destroys both sides. */
+const cut = (pipe: Pipe, to: net.Socket, half: Buffer) => {
+  if (pipe.blackHole || to.destroyed) return destroy(pipe)
+  to.write(half, () => destroy(pipe))
+  // If the write never completes (e.g. the socket died), still end it soon.
+  setTimeout(() => destroy(pipe), 50).unref()
+}
+
+const forward = (pipe: Pipe, direction: "up" | "down", chunk: Buffer) => {
+  const to = direction === "up" ? pipe.server : pipe.client
+  if (pipe.blackHole || pipe.cut) return
+  const lane = pipe[direction]
+  let last = false
+  if (direction === "down" && pipe.truncate) {
+    pipe.truncate = false
+    pipe.cut = true
+    chunk = chunk.subarray(0, Math.floor(chunk.length / 2))
+    last = true
+  }
+  if (pipe.delay === 0 && lane.queue.length === 0) {
+    if (last) return cut(pipe, to, chunk)
+    if (!to.destroyed) to.write(chunk)
+    return
+  }
+  // Never earlier than what is already waiting: the byte order is kept.
+  const previous = lane.queue.length > 0 ? lane.queue[lane.queue.length - 1]!.at : 0
+  lane.queue.push({ at: Math.max(Date.now() + pipe.delay, previous), chunk, ...(last ? { last } : {}) })
+  if (lane.timer === undefined) drain(pipe, direction)
+}
+
+const apply = (pipe: Pipe, fault: Fault) => {
+  switch (fault._tag) {
+    case "Drop":
+      return destroy(pipe)
+    case "Reset": {
+      if (typeof pipe.client.resetAndDestroy === "function") pipe.client.resetAndDestroy()
+      else pipe.client.destroy()
+      pipe.server.destroy()
+      return
+    }
+    case "BlackHole":
+      pipe.blackHole = true
+      return
+    case "Delay":
+      pipe.delay = Math.max(0, fault.millis)
+      return
+    case "Truncate":
+      pipe.truncate = true
+      return
+  }
+}
+
+/**
+ * Starts a proxy on 127.0.0.1 (random port) in front of `target`; it stops,
+ * destroying every open connection, when the scope closes.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make = (options: FaultProxy.Options): Effect.Effect<FaultProxy, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.async<{ listener: net.Server; pipes: Set<Pipe>; proxy: FaultProxy }>((resume) => {
+      const pipes = new Set<Pipe>()
+      let accepted = 0
+      let injected = 0
+      const listener = net.createServer((client) => {
+        accepted++
+        const server = net.connect({ host: options.target.host, port: options.target.port })
+        const pipe: Pipe = {
+          client,
+          server,
+          blackHole: false,
+          delay: 0,
+          truncate: false,
+          cut: false,
+          up: { queue: [], timer: undefined },
+          down: { queue: [], timer: undefined }
+        }
+        pipes.add(pipe)
+        client.setNoDelay(true)
+        server.setNoDelay(true)
+        client.on("error", () => {})
+        server.on("error", () => {})
+        client.on("data", (chunk: Buffer) => forward(pipe, "up", chunk))
+        server.on("data", (chunk: Buffer) => forward(pipe, "down", chunk))
+        const end = () => {
+          pipes.delete(pipe)
+          destroy(pipe)
+        }
+        client.on("close", end)
+        server.on("close", end)
+      })
+      listener.on("error", (error) => resume(Effect.die(error)))
+      listener.listen(0, "127.0.0.1", () => {
+        const port = (listener.address() as net.AddressInfo).port
+        const proxy: FaultProxy = {
+          [TypeId]: TypeId,
+          url: `ws://127.0.0.1:${port}`,
+          port,
+          inject: (fault) => {
+            injected++
+            for (const pipe of Array.from(pipes)) apply(pipe, fault)
+          },
+          faults: () => injected,
+          connections: () => accepted
+        }
+        resume(Effect.succeed({ listener, pipes, proxy }))
+      })
+    }),
+    ({ listener, pipes }) =>
+      Effect.async<void>((resume) => {
+        for (const pipe of pipes) destroy(pipe)
+        pipes.clear()
+        listener.close(() => resume(Effect.void))
+      })
+  ).pipe(Effect.map(({ proxy }) => proxy))
+
+/**
+ * A generator of random faults: each call draws the next one, every kind
+ * equally likely (`Delay` of 5–50 ms). Pass a `seed` for a reproducible
+ * sequence.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const random = (seed?: number): () => Fault => {
+  // mulberry32
+  let state = (seed ?? Math.floor(Math.random() * 2 ** 32)) >>> 0
+  const next = () => {
+    state = (state + 0x6d2b79f5) >>> 0
+    let t = state
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+  return () => {
+    const tag = faultTags[Math.floor(next() * faultTags.length)]!
+    return tag === "Delay" ? { _tag: "Delay", millis: 5 + Math.floor(next() * 46) } : { _tag: tag }
+  }
+}
