@@ -1,0 +1,174 @@
+/**
+ * Soak: many reconnect cycles and many pool acquire/release cycles, then check
+ * that active handles are back to baseline and the heap did not grow.
+ *
+ * Run: `npm run soak` (i.e. `node --expose-gc --import tsx bench/soak.ts`).
+ * Exit 1 if handles differ from the baseline or the heap grew > 20 MB.
+ */
+import { Duration, Effect } from "effect"
+import * as ConnectionPool from "../src/ConnectionPool.js"
+import * as JetSocket from "../src/JetSocket.js"
+import * as NodeTransport from "../src/NodeTransport.js"
+import * as TestServer from "../src/TestServer.js"
+
+/** Handle types that would show a leaked socket, server or timer. */
+const TRACKED = new Set(["TCPSocketWrap", "TCPServerWrap", "TLSWrap", "PipeWrap", "Timeout", "Immediate"])
+
+export const handles = (): Record<string, number> => {
+  const counts: Record<string, number> = {}
+  for (const name of process.getActiveResourcesInfo()) {
+    if (TRACKED.has(name)) counts[name] = (counts[name] ?? 0) + 1
+  }
+  return counts
+}
+
+/** No tracked handle type above its baseline count (a runner's own timer may go away, never a new one stays). */
+export const withinBaseline = (baseline: Record<string, number>, now: Record<string, number>): boolean => {
+  for (const key of Object.keys(now)) if ((now[key] ?? 0) > (baseline[key] ?? 0)) return false
+  return true
+}
+
+const gc = (): void => {
+  const g = (globalThis as { gc?: () => void }).gc
+  if (g) {
+    g()
+    g()
+  }
+}
+
+/** A small deterministic PRNG (mulberry32). */
+const prng = (seed: number) => () => {
+  seed = (seed + 0x6d2b79f5) | 0
+  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
+
+export interface SoakResult {
+  readonly reconnects: number
+  readonly echoes: number
+  readonly poolCycles: number
+  readonly poolTimeouts: number
+  readonly poolStats: ConnectionPool.PoolStats
+  readonly elapsedMs: number
+}
+
+/** `reconnectCycles` drop/reconnect cycles, then `poolCycles` pool leases with random interruption. */
+export const soak = (options: { readonly reconnectCycles: number; readonly poolCycles: number }) =>
+  Effect.gen(function*() {
+    const started = Date.now()
+    let reconnects = 0
+    let echoes = 0
+    // Phase 1: reconnect cycles (own scope, so everything is closed afterwards).
+    yield* Effect.scoped(Effect.gen(function*() {
+      const server = yield* TestServer.make({ handler: TestServer.echo })
+      const ws = yield* JetSocket.connect(server.url, {
+        reconnect: { base: "1 millis", jitter: false, resetAfter: "1 millis" },
+        heartbeat: false
+      })
+      for (let i = 0; i < options.reconnectCycles; i++) {
+        const before = server.upgradeCount()
+        server.dropAll()
+        yield* server.waitUntil(
+          () => server.upgradeCount() > before && server.connections().length === 1 && Effect.runSync(ws.state) === "Connected",
+          "10 seconds"
+        ).pipe(Effect.orDieWith(() =>
+          new Error(
+            `reconnect cycle ${i}: upgrades ${server.upgradeCount()} (before ${before}), open ${server.connections().length}, state ${
+              Effect.runSync(ws.state)
+            }`
+          )
+        ))
+        reconnects++
+        if (i % 50 === 0) {
+          yield* ws.send({ i })
+          const reply = yield* ws.recv({ timeout: "10 seconds" })
+          if ((reply as { i?: number } | undefined)?.i !== i) {
+            return yield* Effect.dieMessage(`echo mismatch at cycle ${i}: ${JSON.stringify(reply)}`)
+          }
+          echoes++
+        }
+      }
+    }))
+
+    // Phase 2: pool cycles with random interruption.
+    const { poolStats, poolTimeouts } = yield* Effect.scoped(Effect.gen(function*() {
+      const server = yield* TestServer.make({ handler: TestServer.echo })
+      const pool = yield* ConnectionPool.make({ baseUrl: server.url, maxConnections: 5 })
+      const random = prng(8)
+      let timeouts = 0
+      const cycle = (i: number) =>
+        Effect.gen(function*() {
+          const lease = Effect.scoped(Effect.gen(function*() {
+            const ws = yield* pool.acquire(i % 3 === 0 ? "/b" : "/a")
+            if (i % 20 === 0) {
+              yield* ws.send({ i })
+              yield* ws.recv({ timeout: "10 seconds" })
+            } else {
+              yield* Effect.yieldNow()
+            }
+          }))
+          if (random() < 0.3) {
+            const r = yield* lease.pipe(Effect.timeout(Duration.micros(BigInt(Math.floor(random() * 2000)))), Effect.option)
+            if (r._tag === "None") timeouts++
+          } else {
+            yield* lease
+          }
+        })
+      yield* Effect.forEach(Array.from({ length: options.poolCycles }, (_, i) => i), cycle, {
+        concurrency: 8,
+        discard: true
+      })
+      yield* server.waitUntil(() => Effect.runSync(pool.stats).closing === 0, "10 seconds").pipe(
+        Effect.orDieWith(() => new Error(`pool closes did not finish: ${JSON.stringify(Effect.runSync(pool.stats))}`))
+      )
+      return { poolStats: yield* pool.stats, poolTimeouts: timeouts }
+    }))
+    return {
+      reconnects,
+      echoes,
+      poolCycles: options.poolCycles,
+      poolTimeouts,
+      poolStats,
+      elapsedMs: Date.now() - started
+    } satisfies SoakResult
+  }).pipe(Effect.provide(NodeTransport.layer))
+
+/** Poll (real time) until handles are back to `baseline`, at most `timeoutMs`. */
+export const settle = async (baseline: Record<string, number>, timeoutMs: number): Promise<Record<string, number>> => {
+  const deadline = Date.now() + timeoutMs
+  let now = handles()
+  while (!withinBaseline(baseline, now) && Date.now() < deadline) {
+    await new Promise((r) => setTimeout(r, 20))
+    gc()
+    now = handles()
+  }
+  return now
+}
+
+const main = async () => {
+  const mb = (n: number) => (n / 1024 / 1024).toFixed(1)
+  gc()
+  const before = handles()
+  const heapBefore = process.memoryUsage().heapUsed
+  const result = await Effect.runPromise(soak({ reconnectCycles: 1000, poolCycles: 10_000 }))
+  const after = await settle(before, 5000)
+  gc()
+  const heapAfter = process.memoryUsage().heapUsed
+  const grew = heapAfter - heapBefore
+  console.log(`reconnect cycles: ${result.reconnects} (echoes ${result.echoes})`)
+  console.log(`pool cycles: ${result.poolCycles} (timed out ${result.poolTimeouts})`, result.poolStats)
+  console.log(`elapsed: ${(result.elapsedMs / 1000).toFixed(1)} s`)
+  console.log("handles before:", before)
+  console.log("handles after: ", after)
+  console.log(`heap before: ${mb(heapBefore)} MB, after: ${mb(heapAfter)} MB (delta ${mb(grew)} MB)`)
+  const ok = withinBaseline(before, after) && grew <= 20 * 1024 * 1024 && result.poolStats.active === 0 &&
+    result.poolStats.waiting === 0
+  console.log(ok ? "SOAK OK" : "SOAK FAILED")
+  if (!(globalThis as { gc?: unknown }).gc) console.log("(note: run with --expose-gc for meaningful heap figures)")
+  process.exit(ok ? 0 : 1)
+}
+
+if (process.argv[1] !== undefined && import.meta.url.endsWith(process.argv[1].replace(/\\/g, "/"))) {
+  void main()
+}
