@@ -84,7 +84,8 @@ const tsconfig = {
       "jetsocket/node": ["../src/node.ts"],
       "jetsocket/testing": ["../src/testing.ts"],
       "jetsocket/promise": ["../src/promise.ts"],
-      "jetsocket/web": ["../src/web.ts"]
+      "jetsocket/web": ["../src/web.ts"],
+      "jetsocket/*": ["../src/*.ts"]
     }
   },
   include: ["./*.ts"]
