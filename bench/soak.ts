@@ -3,9 +3,9 @@
  * that active handles are back to baseline and the heap did not grow.
  *
  * Run: `npm run soak` (i.e. `node --expose-gc --import tsx bench/soak.ts`).
- * Exit 1 if handles differ from the baseline or the heap grew > 20 MB.
+ * Exit 1 if handles differ from the baseline, a fiber it started is still alive, or the heap grew > 20 MB.
  */
-import { Duration, Effect } from "effect"
+import { Duration, Effect, Supervisor } from "effect"
 import * as ConnectionPool from "../src/ConnectionPool.js"
 import * as JetSocket from "../src/JetSocket.js"
 import * as NodeTransport from "../src/NodeTransport.js"
@@ -51,10 +51,29 @@ export interface SoakResult {
   readonly poolTimeouts: number
   readonly poolStats: ConnectionPool.PoolStats
   readonly elapsedMs: number
+  /** Fibers started during the soak (client loops, heartbeats, pool timers…) still alive afterwards. */
+  readonly liveFibers: number
 }
 
-/** `reconnectCycles` drop/reconnect cycles, then `poolCycles` pool leases with random interruption. */
+/**
+ * `reconnectCycles` drop/reconnect cycles, then `poolCycles` pool leases with
+ * random interruption; every fiber they start is tracked by a `Supervisor`,
+ * and the live ones are counted once everything is closed.
+ */
 export const soak = (options: { readonly reconnectCycles: number; readonly poolCycles: number }) =>
+  Effect.gen(function*() {
+    const supervisor = yield* Supervisor.track
+    const result = yield* cycles(options).pipe(Effect.supervised(supervisor))
+    // Interrupted fibers finish asynchronously: give them a moment (real time, bounded).
+    let live = (yield* supervisor.value).length
+    for (let i = 0; i < 100 && live > 0; i++) {
+      yield* Effect.promise(() => new Promise((r) => setTimeout(r, 20)))
+      live = (yield* supervisor.value).length
+    }
+    return { ...result, liveFibers: live } satisfies SoakResult
+  })
+
+const cycles = (options: { readonly reconnectCycles: number; readonly poolCycles: number }) =>
   Effect.gen(function*() {
     const started = Date.now()
     let reconnects = 0
@@ -131,7 +150,7 @@ export const soak = (options: { readonly reconnectCycles: number; readonly poolC
       poolTimeouts,
       poolStats,
       elapsedMs: Date.now() - started
-    } satisfies SoakResult
+    }
   }).pipe(Effect.provide(NodeTransport.layer))
 
 /** Poll (real time) until handles are back to `baseline`, at most `timeoutMs`. */
@@ -159,11 +178,12 @@ const main = async () => {
   console.log(`reconnect cycles: ${result.reconnects} (echoes ${result.echoes})`)
   console.log(`pool cycles: ${result.poolCycles} (timed out ${result.poolTimeouts})`, result.poolStats)
   console.log(`elapsed: ${(result.elapsedMs / 1000).toFixed(1)} s`)
+  console.log(`live fibers after: ${result.liveFibers}`)
   console.log("handles before:", before)
   console.log("handles after: ", after)
   console.log(`heap before: ${mb(heapBefore)} MB, after: ${mb(heapAfter)} MB (delta ${mb(grew)} MB)`)
   const ok = withinBaseline(before, after) && grew <= 20 * 1024 * 1024 && result.poolStats.active === 0 &&
-    result.poolStats.waiting === 0
+    result.poolStats.waiting === 0 && result.liveFibers === 0
   console.log(ok ? "SOAK OK" : "SOAK FAILED")
   if (!(globalThis as { gc?: unknown }).gc) console.log("(note: run with --expose-gc for meaningful heap figures)")
   process.exit(ok ? 0 : 1)

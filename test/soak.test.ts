@@ -3,7 +3,7 @@ import { Effect } from "effect"
 import { handles, withinBaseline, settle, soak } from "../bench/soak.js"
 
 describe("soak (short)", () => {
-  it.live("100 reconnect cycles + 1000 pool cycles leave no handle behind", () =>
+  it.live("100 reconnect cycles + 1000 pool cycles leave no handle and no fiber behind", () =>
     Effect.gen(function*() {
       const before = handles()
       const result = yield* soak({ reconnectCycles: 100, poolCycles: 1000 })
@@ -12,6 +12,7 @@ describe("soak (short)", () => {
       expect(result.poolStats.active).toBe(0)
       expect(result.poolStats.waiting).toBe(0)
       expect(result.poolStats.closing).toBe(0)
+      expect(result.liveFibers).toBe(0)
       const after = yield* Effect.promise(() => settle(before, 2000))
       for (const name of ["TCPSocketWrap", "TCPServerWrap", "TLSWrap"]) expect(after[name] ?? 0).toBe(before[name] ?? 0)
       expect(withinBaseline(before, after)).toBe(true)
