@@ -3,46 +3,10 @@ import { Chunk, Effect, Exit, Fiber, Schema, Scope, Stream } from "effect"
 import * as Multiplex from "../src/Multiplex.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
+import { binanceOptions, exchange } from "./fixtures/exchange.js"
 
-/** A Binance-like server: `{"method":"SUBSCRIBE","params":[ch],"id":n}` → `{stream, data}`; counts (un)subscribes. */
-const binance = () => {
-  const subscribes = new Map<string, number>()
-  const unsubscribes = new Map<string, number>()
-  const raw: Array<string> = []
-  const subscribed = new Map<TestServer.ServerConnection, Set<string>>()
-  const bump = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1)
-  const handler: TestServer.Handler = (connection) => {
-    const channels = new Set<string>()
-    subscribed.set(connection, channels)
-    connection.onClose(() => subscribed.delete(connection))
-    connection.onMessage((data) => {
-      raw.push(String(data))
-      const message = JSON.parse(String(data))
-      if (message.method === "SUBSCRIBE") for (const ch of message.params) (channels.add(ch), bump(subscribes, ch))
-      if (message.method === "UNSUBSCRIBE") for (const ch of message.params) (channels.delete(ch), bump(unsubscribes, ch))
-    })
-  }
-  return {
-    handler,
-    subscribes,
-    unsubscribes,
-    raw,
-    publish: (channel: string, data: unknown) => {
-      for (const [connection, channels] of subscribed) {
-        if (channels.has(channel)) connection.send({ stream: channel, data })
-      }
-    },
-    isSubscribed: (channel: string) => [...subscribed.values()].some((channels) => channels.has(channel))
-  }
-}
-
-const options = {
-  channelKey: "stream",
-  subscribeMessage: (channel: string) => ({ method: "SUBSCRIBE", params: [channel], id: 1 }),
-  unsubscribeMessage: (channel: string) => ({ method: "UNSUBSCRIBE", params: [channel], id: 2 }),
-  heartbeat: false,
-  reconnect: { base: "20 millis", cap: "200 millis", jitter: false, resetAfter: "10 millis" }
-} satisfies Multiplex.Multiplex.Options
+const binance = () => exchange("binance")
+const options = binanceOptions
 
 const realSleep = (ms: number) => Effect.promise(() => new Promise((r) => setTimeout(r, ms)))
 

@@ -3,54 +3,7 @@ import { Chunk, Effect, Exit, Fiber, Schedule, Schema, Scope, Stream } from "eff
 import * as Multiplex from "../src/Multiplex.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
-
-/**
- * An exchange-like server. `protocol: "binance"` speaks
- * `{"method":"SUBSCRIBE","params":[ch],"id":n}` and pushes `{stream, data}`;
- * `protocol: "bybit"` speaks `{op:"subscribe",args:[topic]}` and pushes
- * `{topic, data}`. It counts every (un)subscribe per channel.
- */
-const exchange = (protocol: "binance" | "bybit") => {
-  const subscribes = new Map<string, number>()
-  const unsubscribes = new Map<string, number>()
-  const subscribed = new Map<TestServer.ServerConnection, Set<string>>()
-  const bump = (map: Map<string, number>, key: string) => map.set(key, (map.get(key) ?? 0) + 1)
-  const handler: TestServer.Handler = (connection) => {
-    const channels = new Set<string>()
-    subscribed.set(connection, channels)
-    connection.onClose(() => subscribed.delete(connection))
-    connection.onMessage((data) => {
-      const message = JSON.parse(String(data))
-      const op = protocol === "binance" ? message.method : message.op
-      const list: Array<string> = protocol === "binance" ? message.params : message.args
-      if (op === "SUBSCRIBE" || op === "subscribe") for (const ch of list) (channels.add(ch), bump(subscribes, ch))
-      if (op === "UNSUBSCRIBE" || op === "unsubscribe") for (const ch of list) (channels.delete(ch), bump(unsubscribes, ch))
-    })
-  }
-  const frame = (channel: string, data: unknown) =>
-    protocol === "binance" ? { stream: channel, data } : { topic: channel, data }
-  return {
-    handler,
-    subscribes,
-    unsubscribes,
-    /** Pushes to every connection subscribed to `channel` (or to all with `force`). */
-    publish: (channel: string, data: unknown, force = false) => {
-      for (const [connection, channels] of subscribed) {
-        if (force || channels.has(channel)) connection.send(frame(channel, data))
-      }
-    },
-    isSubscribed: (channel: string) => [...subscribed.values()].some((channels) => channels.has(channel))
-  }
-}
-
-const binanceOptions = {
-  channelKey: "stream",
-  subscribeMessage: (channel: string) => ({ method: "SUBSCRIBE", params: [channel], id: 1 }),
-  unsubscribeMessage: (channel: string) => ({ method: "UNSUBSCRIBE", params: [channel], id: 2 }),
-  heartbeat: false,
-  // A connection up for 10 ms counts as stable, so each drop starts a fresh (immediate) reconnect.
-  reconnect: { base: "20 millis", cap: "200 millis", jitter: false, resetAfter: "10 millis" }
-} satisfies Multiplex.Multiplex.Options
+import { binanceOptions, exchange } from "./fixtures/exchange.js"
 
 const take = <A>(stream: Stream.Stream<A, unknown>, n: number) =>
   stream.pipe(Stream.take(n), Stream.runCollect, Effect.map(Chunk.toReadonlyArray), Effect.timeout("10 seconds"))
