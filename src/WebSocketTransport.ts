@@ -126,7 +126,10 @@ const connectWith = (construct: (url: string, protocols?: string | Array<string>
           handlers.onMessage(typeof data === "string" ? data : new Uint8Array(data))
         }
         return Effect.sync(() => {
-          socket.onopen = socket.onerror = socket.onclose = socket.onmessage = null
+          socket.onopen = socket.onclose = socket.onmessage = null
+          // Aborting a handshake makes some implementations (ws behind Node's constructor)
+          // emit an error event; without a listener that would be an uncaught exception.
+          socket.onerror = () => {}
           socket.close()
         })
       })

@@ -100,3 +100,23 @@ describe("WebSocketTransport (portable)", () => {
       expect(yield* ws.state).toBe("Connected")
     }).pipe(Effect.provide(PortableTransport)))
 })
+
+describe("WebSocketTransport: aborting a handshake", () => {
+  it.scopedLive("close() while the handshake hangs is clean: no uncaught error, no socket left", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.make({ upgrade: TestServer.hang })
+      const ws = yield* JetSocket.make(server.url, { heartbeat: false })
+      yield* server.waitUntil(() => server.upgradeCount() === 1)
+      yield* ws.close()
+      expect(yield* ws.state).toBe("Closed")
+      const error = yield* Effect.flip(ws.ready)
+      expect(error._tag).toBe("InvalidStateError")
+    }).pipe(Effect.provide(PortableTransport)))
+
+  it.scopedLive("a connect timeout aborts the handshake with ConnectionTimeoutError", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.make({ upgrade: TestServer.hang })
+      const error = yield* Effect.flip(JetSocket.connect(server.url, { heartbeat: false, reconnect: false, connectTimeout: "100 millis" }))
+      expect(error._tag).toBe("ConnectionTimeoutError")
+    }).pipe(Effect.provide(PortableTransport)))
+})
