@@ -1,15 +1,7 @@
 // Hand-written SVG: one panel per workload, horizontal bars of the median ratio to raw ws (min–max whiskers).
 import * as fs from "node:fs"
+import type { Row } from "./main.js"
 
-interface Row {
-  workload: string
-  contender: string
-  median: number
-  min: number
-  max: number
-  unit: string
-  ratioToRawWs: number | null
-}
 
 const colors: Record<string, string> = {
   "jetsocket": "#2563eb",

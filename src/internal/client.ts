@@ -63,6 +63,8 @@ interface PendingRequest {
 /** One live transport connection and what the client tracks about it. */
 class Conn {
   connection: Transport.Connection | undefined
+  /** Where the socket and the connection's fibers live; closed when it ends. */
+  scope: Scope.CloseableScope | undefined
   /** Why it ended; set once. */
   endedWith: JetSocketError | undefined
   /** Frames handed to the socket but not yet confirmed written, in order. */
@@ -76,7 +78,7 @@ class Conn {
   pingSentAt: bigint | undefined
   pongWaiters: Array<Deferred.Deferred<void>> = []
   readonly onWritten: (error?: Error) => void
-  constructor(readonly id: number, readonly url: string, readonly ended: Deferred.Deferred<JetSocketError>) {
+  constructor(readonly url: string, readonly ended: Deferred.Deferred<JetSocketError>) {
     this.onWritten = (error) => {
       if (error === undefined || error === null) this.inflight.shift()
     }
@@ -105,7 +107,6 @@ class Client<A> implements JetSocket.JetSocket<A> {
   private stateNow: State = "Idle"
   private currentUrl: string
   private current: Conn | undefined
-  private nextConnId = 0
   private readonly sendQueue = new Deque<Frame>()
   private readonly pending = new Set<PendingRequest>()
   private readonly hooks = new Set<(context: JetSocket.ConnectContext) => Effect.Effect<void, JetSocketError>>()
@@ -530,7 +531,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
       const protocols = protocolsOption === undefined ? [] : typeof protocolsOption === "string" ? [protocolsOption] : protocolsOption
       this.currentUrl = url
       this.publish(JetSocketEvent.Connecting({ timestamp: this.now(), url, attempt }))
-      const conn = new Conn(this.nextConnId++, url, yield* Deferred.make<JetSocketError>())
+      const conn = new Conn(url, yield* Deferred.make<JetSocketError>())
       const scope = yield* Scope.fork(this.scope, ExecutionStrategy.sequential)
       const connection = yield* this.transport.connect({
         url,
@@ -574,12 +575,11 @@ class Client<A> implements JetSocket.JetSocket<A> {
       if (heartbeat !== undefined && (connection.canPing || heartbeat.application !== undefined)) {
         yield* Effect.forkIn(this.heartbeatLoop(conn, heartbeat), scope)
       }
-      this.connScopes.set(conn, scope)
+      conn.scope = scope
       return conn
     })
   }
 
-  private readonly connScopes = new WeakMap<Conn, Scope.CloseableScope>()
 
   private heartbeatLoop(conn: Conn, config: Heartbeat.Resolved): Effect.Effect<void> {
     const timeoutError = new ConnectionTimeoutError({ operation: "pong", timeout: config.timeout, url: conn.url })
@@ -611,7 +611,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
     return Effect.suspend(() => {
       conn.retiring = true
       const connection = conn.connection
-      const scope = this.connScopes.get(conn)
+      const scope = conn.scope
       const close = connection === undefined ? Effect.void : connection.close(code, reason, this.closeTimeout)
       return close.pipe(
         Effect.zipRight(scope === undefined ? Effect.void : Scope.close(scope, Exit.void)),
@@ -620,23 +620,28 @@ class Client<A> implements JetSocket.JetSocket<A> {
     })
   }
 
+  /** What connect hooks get: connection-scoped writes straight to `conn` (never queued, never re-sent). */
+  private directContext(conn: Conn, reconnected: boolean): JetSocket.ConnectContext {
+    return {
+      reconnected,
+      send: (message) =>
+        Effect.suspend(() => {
+          const frame = this.codec.encode(message as A)
+          if (frame instanceof InvalidMessageError) return Effect.fail(frame)
+          this.write(conn, frame, false)
+          return Effect.void
+        }),
+      sendText: (text) => Effect.sync(() => this.write(conn, text, false))
+    }
+  }
+
   /** Runs hooks and replay on a new connection, flushes the send queue, then lets messages flow. */
   private activate(conn: Conn, reconnected: boolean): Effect.Effect<void, JetSocketError> {
     return Effect.gen(this, function*() {
-      const direct: JetSocket.ConnectContext = {
-        reconnected,
-        send: (message) =>
-          Effect.suspend(() => {
-            const frame = this.codec.encode(message as A)
-            if (frame instanceof InvalidMessageError) return Effect.fail(frame)
-            this.write(conn, frame, false)
-            return Effect.void
-          }),
-        sendText: (text) => Effect.sync(() => this.write(conn, text, false))
-      }
+      const direct = this.directContext(conn, reconnected)
       if (reconnected) {
         for (const hook of this.hooks) yield* hook(direct)
-        yield* this.runReplay(conn, direct)
+        yield* this.runReplay(direct)
       }
       // Atomically: flush queued sends, then make this the current connection.
       this.current = conn
@@ -649,7 +654,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
     })
   }
 
-  private runReplay(conn: Conn, context: JetSocket.ConnectContext): Effect.Effect<void, JetSocketError> {
+  private runReplay(context: JetSocket.ConnectContext): Effect.Effect<void, JetSocketError> {
     return Effect.gen(this, function*() {
       if (this.replay.mode === "full_buffer") {
         this.replayStartedAt = this.now()
@@ -667,7 +672,6 @@ class Client<A> implements JetSocket.JetSocket<A> {
             : new InvalidMessageError({ reason: `onReplay failed: ${String(error)}`, preview: "", cause: error })
         )
       )
-      void conn
       this.publish(
         JetSocketEvent.ReplayCompleted({
           timestamp: this.now(),
@@ -799,17 +803,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
   private rotate(old: Conn): Effect.Effect<Conn, JetSocketError> {
     return Effect.gen(this, function*() {
       const fresh = yield* this.attempt(0)
-      const context: JetSocket.ConnectContext = {
-        reconnected: true,
-        send: (message) =>
-          Effect.suspend(() => {
-            const frame = this.codec.encode(message as A)
-            if (frame instanceof InvalidMessageError) return Effect.fail(frame)
-            this.write(fresh, frame, false)
-            return Effect.void
-          }),
-        sendText: (text) => Effect.sync(() => this.write(fresh, text, false))
-      }
+      const context = this.directContext(fresh, true)
       const hooked = yield* Effect.either(Effect.forEach(this.hooks, (hook) => hook(context), { discard: true }))
       if (hooked._tag === "Left") {
         yield* this.retire(fresh, 1000, "rotation failed")
@@ -915,6 +909,3 @@ export const connect = <A = unknown, I = any>(
   options?: JetSocket.JetSocket.Options<A, I>
 ): Effect.Effect<JetSocket.JetSocket<A>, JetSocketError, Scope.Scope | Transport.Transport> =>
   Effect.tap(make<A, I>(url, options), (client) => client.ready)
-
-/** @internal the counters the metrics flusher reads */
-export type CounterSource = { counters(): ReturnType<Client<unknown>["counters"]> }
