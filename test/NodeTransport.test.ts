@@ -9,13 +9,7 @@ import * as Transport from "../src/Transport.js"
 const realSleep = (ms: number) => Effect.promise(() => new Promise<void>((r) => setTimeout(r, ms)))
 
 const until = (predicate: () => boolean, timeoutMs = 10_000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + timeoutMs
-    while (!predicate()) {
-      if (Date.now() > deadline) return yield* Effect.die(new Error("condition not reached in time"))
-      yield* realSleep(5)
-    }
-  })
+  TestServer.waitUntil(predicate, timeoutMs).pipe(Effect.orDie)
 
 /** Opens a raw transport connection and records what its handlers see. */
 const open = (url: string, overrides: Partial<Omit<Transport.ConnectRequest, "handlers" | "url">> = {}) =>

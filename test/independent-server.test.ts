@@ -9,6 +9,7 @@ import * as net from "node:net"
 import { type WebSocket, WebSocketServer } from "ws"
 import * as JetSocket from "../src/JetSocket.js"
 import * as NodeTransport from "../src/NodeTransport.js"
+import { waitUntil } from "../src/TestServer.js"
 
 const sizes = [0, 125, 126, 65535, 65536, 1024 * 1024] as const
 
@@ -59,15 +60,8 @@ const independent = (options: {
       )
   ).pipe(Effect.map(({ state }) => state))
 
-const realSleep = (ms: number) => Effect.promise(() => new Promise<void>((r) => setTimeout(r, ms)))
 const until = (predicate: () => boolean, timeoutMs = 10_000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + timeoutMs
-    while (!predicate()) {
-      if (Date.now() > deadline) return yield* Effect.die(new Error("condition not reached in time"))
-      yield* realSleep(5)
-    }
-  })
+  waitUntil(predicate, timeoutMs).pipe(Effect.orDie)
 
 const live = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
   it.scopedLive(name, () => body().pipe(Effect.provide(NodeTransport.layer)), 60_000)

@@ -10,13 +10,7 @@ type Item = { readonly seq: number }
 const realSleep = (ms: number) => Effect.promise(() => new Promise<void>((r) => setTimeout(r, ms)))
 
 const until = (predicate: () => boolean, timeoutMs = 30_000, what = "condition") =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + timeoutMs
-    while (!predicate()) {
-      if (Date.now() > deadline) return yield* Effect.die(new Error(`${what} not reached in ${timeoutMs} ms`))
-      yield* realSleep(5)
-    }
-  })
+  TestServer.waitUntil(predicate, timeoutMs).pipe(Effect.orDieWith(() => new Error(`${what} not reached in time`)))
 
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 
@@ -32,6 +26,25 @@ const eventsOf = (ws: JetSocket.JetSocket<any>) =>
     const stream = yield* ws.subscribeEvents
     yield* Effect.fork(Stream.runForEach(stream, (e) => Effect.sync(() => events.push(e))))
     return events
+  })
+
+/** Reads `n` messages while the server drops the connection `drops` times, spread over the run. */
+const consumeAcrossDrops = (ws: JetSocket.JetSocket<{ seq: number }>, server: TestServer.TestServer, n: number, drops: number) =>
+  Effect.gen(function*() {
+    const seqs: Array<number> = []
+    const consumer = yield* ws.messages.pipe(
+      Stream.take(n),
+      Stream.runForEach((m) => Effect.sync(() => seqs.push(m.seq))),
+      Effect.fork
+    )
+    for (let drop = 1; drop <= drops; drop++) {
+      yield* until(() => seqs.length >= Math.floor((drop * n) / (drops + 2)), 60_000, `progress before drop ${drop}`)
+      yield* until(() => server.connections().length === 1, 30_000, `connection ${drop}`)
+      server.dropAll()
+      yield* until(() => server.connectionCount() === drop + 1, 30_000, `reconnect ${drop}`)
+    }
+    yield* Fiber.join(consumer)
+    return seqs
   })
 
 describe("dedup", () => {
@@ -91,20 +104,7 @@ describe("sequence_id replay", () => {
         }
       })
       const events = yield* eventsOf(ws)
-      const seqs: Array<number> = []
-      const consumer = yield* ws.messages.pipe(
-        Stream.take(N),
-        Stream.runForEach((m) => Effect.sync(() => seqs.push(m.seq))),
-        Effect.fork
-      )
-      for (let drop = 1; drop <= DROPS; drop++) {
-        // Drop while the feed is flowing, spread over the whole run.
-        yield* until(() => seqs.length >= Math.floor((drop * N) / (DROPS + 2)), 60_000, `progress before drop ${drop}`)
-        yield* until(() => server.connections().length === 1, 30_000, `connection ${drop}`)
-        server.dropAll()
-        yield* until(() => server.connectionCount() === drop + 1, 30_000, `reconnect ${drop}`)
-      }
-      yield* Fiber.join(consumer)
+      const seqs = yield* consumeAcrossDrops(ws, server, N, DROPS)
       expect(seqs.length).toBe(N)
       expect(seqs).toEqual(range(1, N))
       expect(server.connectionCount()).toBe(DROPS + 1)
@@ -135,19 +135,7 @@ describe("sequence_id replay", () => {
         buffer: { dedup: { window: 1000, key: (m) => m.seq } },
         replay: { mode: "sequence_id", sequenceKey: (m) => m.seq, onReplay: (last, send) => send({ resume: last }) }
       })
-      const seqs: Array<number> = []
-      const consumer = yield* ws.messages.pipe(
-        Stream.take(N),
-        Stream.runForEach((m) => Effect.sync(() => seqs.push(m.seq))),
-        Effect.fork
-      )
-      for (let drop = 1; drop <= DROPS; drop++) {
-        yield* until(() => seqs.length >= Math.floor((drop * N) / (DROPS + 2)), 60_000, `progress before drop ${drop}`)
-        yield* until(() => server.connections().length === 1, 30_000, `connection ${drop}`)
-        server.dropAll()
-        yield* until(() => server.connectionCount() === drop + 1, 30_000, `reconnect ${drop}`)
-      }
-      yield* Fiber.join(consumer)
+      const seqs = yield* consumeAcrossDrops(ws, server, N, DROPS)
       expect(seqs).toEqual(range(1, N))
       expect((yield* ws.stats).deduplicated).toBeGreaterThanOrEqual(DROPS * 10 - 10)
     }))

@@ -13,13 +13,7 @@ const live = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
 
 const realSleep = (ms: number) => Effect.promise(() => new Promise<void>((r) => setTimeout(r, ms)))
 const until = (predicate: () => boolean, timeoutMs = 20_000) =>
-  Effect.gen(function*() {
-    const deadline = Date.now() + timeoutMs
-    while (!predicate()) {
-      if (Date.now() > deadline) return yield* Effect.die(new Error("condition not reached in time"))
-      yield* realSleep(5)
-    }
-  })
+  TestServer.waitUntil(predicate, timeoutMs).pipe(Effect.orDie)
 
 /**
  * A pub/sub feed like an exchange's: every subscribed connection receives the
