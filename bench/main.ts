@@ -9,6 +9,9 @@ import { feedMessage } from "./blaster.js"
 
 const quick = process.argv.includes("--quick")
 const only = process.argv.find((a) => a.startsWith("--only="))?.slice(7).split(",")
+/** `--workloads=feed,echo,large,memory,multiplex,restart`: run only these (all by default). */
+const workloads = process.argv.find((a) => a.startsWith("--workloads="))?.slice(12).split(",")
+const runs = (workload: string) => workloads === undefined || workloads.includes(workload)
 const RUNS = quick ? 1 : 5
 const FEED_N = quick ? 20_000 : 200_000
 const ECHO_N = quick ? 1_000 : 20_000
@@ -66,26 +69,29 @@ const throughput = async (port: number) => {
   const feedBytes = feedMessage(120).length
   // warm-up (untimed): JIT every contender's receive path once so the first one measured is not penalised
   for (const c of active) {
-    await c.feed(`ws://127.0.0.1:${port}/feed?n=20000&size=120`, 20000)
-    await c.echo(`ws://127.0.0.1:${port}/echo`, "warm", 500)
-    await c.large(`ws://127.0.0.1:${port}/large?n=50&size=65536`, 50)
+    if (runs("feed")) await c.feed(`ws://127.0.0.1:${port}/feed?n=20000&size=120`, 20000)
+    if (runs("echo")) await c.echo(`ws://127.0.0.1:${port}/echo`, "warm", 500)
+    if (runs("large")) await c.large(`ws://127.0.0.1:${port}/large?n=50&size=65536`, 50)
   }
   for (let run = 0; run < RUNS; run++) {
     // alternate the order every run so no contender always runs first/last
     const order = run % 2 ? [...active].reverse() : active
     for (const c of order) {
-      const t0 = performance.now()
-      await withTimeout(c.feed(`ws://127.0.0.1:${port}/feed?n=${FEED_N}&size=120`, FEED_N), 120_000, `${c.name} feed`)
-      const s = (performance.now() - t0) / 1000
-      record(`feed ${feedBytes} B JSON`, c.name, FEED_N / s, "msgs/s", true)
+      if (runs("feed")) {
+        const t0 = performance.now()
+        await withTimeout(c.feed(`ws://127.0.0.1:${port}/feed?n=${FEED_N}&size=120`, FEED_N), 120_000, `${c.name} feed`)
+        const s = (performance.now() - t0) / 1000
+        record(`feed ${feedBytes} B JSON`, c.name, FEED_N / s, "msgs/s", true)
+      }
 
-      for (const [label, size] of [["32 B", 32], ["8 KiB", 8192]] as const) {
+      for (const [label, size] of runs("echo") ? [["32 B", 32], ["8 KiB", 8192]] as const : []) {
         const payload = "e".repeat(size)
         const lat = await withTimeout(c.echo(`ws://127.0.0.1:${port}/echo`, payload, ECHO_N), 120_000, `${c.name} echo`)
         record(`echo ${label} p50`, c.name, pct(lat, 50), "µs", false)
         record(`echo ${label} p99`, c.name, pct(lat, 99), "µs", false)
       }
 
+      if (!runs("large")) continue
       const t1 = performance.now()
       await withTimeout(c.large(`ws://127.0.0.1:${port}/large?n=${LARGE_N}&size=65536`, LARGE_N), 120_000, `${c.name} large`)
       const s1 = (performance.now() - t1) / 1000
@@ -143,12 +149,12 @@ const main = async () => {
   const { child, port } = await spawnBlaster()
   try {
     await throughput(port)
-    await memory(port)
-    await multiplex(port).catch((e) => console.error("multiplex bench skipped:", String(e)))
+    if (runs("memory")) await memory(port)
+    if (runs("multiplex")) await multiplex(port).catch((e) => console.error("multiplex bench skipped:", String(e)))
   } finally {
     child.kill("SIGTERM")
   }
-  await restart()
+  if (runs("restart")) await restart()
 
   const rows: Array<Row> = []
   for (const [workload, byC] of Object.entries(samples)) {

@@ -64,6 +64,9 @@ export interface Resolved {
   } | undefined
 }
 
+const resolvedDefaults: Resolved = { interval: defaults.interval, timeout: defaults.timeout }
+const resolvedIntervals = new Map<string | number, Resolved>()
+
 const isConfig = (u: HeartbeatOption): u is HeartbeatConfig =>
   typeof u === "object" && u !== null && !Duration.isDuration(u) && !Array.isArray(u)
 
@@ -76,7 +79,16 @@ const isConfig = (u: HeartbeatOption): u is HeartbeatConfig =>
  */
 export const resolve = (option: HeartbeatOption | undefined): Resolved | undefined => {
   if (option === false) return undefined
-  if (option === undefined) return { ...defaults }
+  if (option === undefined) return resolvedDefaults
+  if (typeof option === "string" || typeof option === "number") {
+    // The same few settings are shared by many clients: resolve each once.
+    let resolved = resolvedIntervals.get(option)
+    if (resolved === undefined) {
+      resolved = { interval: Duration.decode(option), timeout: defaults.timeout }
+      resolvedIntervals.set(option, resolved)
+    }
+    return resolved
+  }
   if (!isConfig(option)) return { interval: Duration.decode(option), timeout: defaults.timeout }
   const interval = Duration.decode(option.interval ?? defaults.interval)
   const timeout = Duration.decode(option.timeout ?? defaults.timeout)

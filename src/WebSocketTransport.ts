@@ -35,6 +35,7 @@ import {
 } from "./JetSocketError.js"
 import { validateUrl } from "./internal/url.js"
 import * as Transport from "./Transport.js"
+import { acquireInterruptible } from "./internal/acquire.js"
 
 /** Close codes a platform socket uses when it (or the peer) rejected the data. */
 const protocolCloseCodes = new Set([1002, 1003, 1007, 1009])
@@ -77,9 +78,8 @@ const makeConnection = (socket: globalThis.WebSocket): Transport.Connection => (
 
 const connectWith = (construct: (url: string, protocols?: string | Array<string>) => globalThis.WebSocket) =>
 (request: Transport.ConnectRequest) =>
-  Effect.acquireRelease(
-    // acquireRelease makes acquire uninterruptible: let close() / connectTimeout abort a pending handshake.
-    Effect.interruptible(Effect.suspend(() => {
+  acquireInterruptible(
+    Effect.suspend(() => {
       const invalid = validateUrl(request.url)
       if (invalid !== undefined) return Effect.fail(invalid)
       return Effect.async<globalThis.WebSocket, ConnectionError | InvalidFrameError>((resume) => {
@@ -133,7 +133,7 @@ const connectWith = (construct: (url: string, protocols?: string | Array<string>
           socket.close()
         })
       })
-    })),
+    }),
     (socket) => Effect.sync(() => {
       if (socket.readyState !== CLOSED) socket.close()
     })

@@ -8,7 +8,7 @@ import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
-import * as Schedule from "effect/Schedule"
+import * as Runtime from "effect/Runtime"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as Intervals from "effect/ScheduleIntervals"
 import * as Scope from "effect/Scope"
@@ -33,7 +33,9 @@ import * as Codec from "./codec.js"
 import { Deque } from "./deque.js"
 import { afterIo } from "./defer.js"
 import { LatencyRecorder } from "./latency.js"
+import type { ReceiveBufferOptions } from "./receiveBuffer.js"
 import { ClientMetrics } from "./metrics.js"
+import * as Ticker from "./ticker.js"
 
 /** @internal */
 export const TypeId: unique symbol = Symbol.for("jetsocket/JetSocket")
@@ -49,7 +51,9 @@ const DEFAULTS = {
   compressionThreshold: 1024,
   requestTimeout: Duration.seconds(30),
   // Events are rare; a sliding hub preallocates its slots, so keep it small (per client).
-  eventCapacity: 128
+  eventCapacity: 128,
+  /** Metrics are flushed to Effect's `Metric`s at most this often from the receive path. */
+  metricsFlushMillis: 1000
 }
 
 const frameSize = (frame: Frame): number => (typeof frame === "string" ? frame.length : frame.byteLength)
@@ -71,17 +75,56 @@ class Conn {
   readonly inflight = new Deque<Frame>()
   /** Incoming frames are held (not delivered) until hooks ran / rotation finished. */
   holding = true
-  held: Array<Frame> = []
+  held: Array<Frame> | undefined
   /** The client closed it on purpose (user close, rotation): its end is not an error. */
   retiring = false
   openedAt = 0
   pingSentAt: bigint | undefined
-  pongWaiters: Array<Deferred.Deferred<void>> = []
-  readonly onWritten: (error?: Error) => void
-  constructor(readonly url: string, readonly ended: Deferred.Deferred<JetSocketError>) {
-    this.onWritten = (error) => {
+  /** `ping()` callers waiting for the next pong. */
+  pongWaiters: Array<Deferred.Deferred<void>> | undefined
+  /** The heartbeat's timer entry, when the heartbeat runs on this connection. */
+  beat: Ticker.TimerEntry | undefined
+  /** The heartbeat sent a ping and waits for its pong. */
+  awaitingPong = false
+  /** Backpressure pauses counted when that ping was sent. */
+  pausesAtPing = 0
+  readonly ended: Deferred.Deferred<JetSocketError> = Deferred.unsafeMake(FiberId.none)
+  private writtenCallback: ((error?: Error) => void) | undefined
+  constructor(readonly url: string) {}
+
+  /** The write confirmation callback (one per connection, made on the first tracked write). */
+  get onWritten(): (error?: Error) => void {
+    return this.writtenCallback ??= (error) => {
       if (error === undefined || error === null) this.inflight.shift()
     }
+  }
+}
+
+/**
+ * The receive buffer's options and callbacks as one object with prototype
+ * methods (one allocation per client, not one closure per callback).
+ */
+class BufferHooks implements ReceiveBufferOptions<JetSocketError> {
+  readonly capacity: number
+  readonly policy: MessageBuffer.OverflowPolicy
+  constructor(private readonly client: Client<any>) {
+    this.capacity = client.bufferConfig.capacity
+    this.policy = client.bufferConfig.overflowPolicy
+  }
+  onDrop() {
+    this.client.bufferDropped()
+  }
+  onOverflow() {
+    this.client.bufferOverflowed()
+  }
+  onPause() {
+    this.client.bufferPause()
+  }
+  onResume() {
+    this.client.bufferResume()
+  }
+  onTake() {
+    this.client.bufferTaken()
   }
 }
 
@@ -91,10 +134,12 @@ class Client<A> implements JetSocket.JetSocket<A> {
   // --- configuration
   private readonly codec: Codec.SyncCodec<A>
   private readonly strict: boolean
-  private readonly policy: Backoff.ReconnectPolicy
+  /** Built on the first failure: a Schedule is a chain of closures, and most clients never need it. */
+  private reconnectPolicy: Backoff.ReconnectPolicy | undefined
   private readonly reconnectEnabled: boolean
   private readonly heartbeat: Heartbeat.Resolved | undefined
-  private readonly bufferConfig: ReturnType<typeof MessageBuffer.resolve<A>>
+  /** @internal */
+  readonly bufferConfig: ReturnType<typeof MessageBuffer.resolve<A>>
   private readonly sendCapacity: number
   private readonly closeTimeout: Duration.Duration
   private readonly connectTimeout: Duration.Duration
@@ -108,8 +153,11 @@ class Client<A> implements JetSocket.JetSocket<A> {
   private currentUrl: string
   private current: Conn | undefined
   private readonly sendQueue = new Deque<Frame>()
-  private readonly pending = new Set<PendingRequest>()
-  private readonly hooks = new Set<(context: JetSocket.ConnectContext) => Effect.Effect<void, JetSocketError>>()
+  // Made on first use: an idle connection should cost little more than its socket (see docs/performance.md).
+  private pending: Set<PendingRequest> | undefined
+  private hooks: Set<(context: JetSocket.ConnectContext) => Effect.Effect<void, JetSocketError>> | undefined
+  private stateRef: SubscriptionRef.SubscriptionRef<State> | undefined
+  private pubsub: PubSub.PubSub<JetSocketEvent> | undefined
   private lastSequenceId: unknown = undefined
   /** When the current full_buffer replay started (its ReplayCompleted reports the duration). */
   private replayStartedAt = 0
@@ -118,7 +166,19 @@ class Client<A> implements JetSocket.JetSocket<A> {
   private bufferPauses = 0
   private closing: Deferred.Deferred<void> | undefined
   private terminal: JetSocketError | undefined
+  /** The connecting fiber: it runs from a drop (or the start) until a connection is up, then ends. */
   private supervisor: Fiber.RuntimeFiber<void, never> | undefined
+  /**
+   * The connection that is up with no fiber waiting on it: its end (a
+   * transport callback) starts the next connecting fiber.
+   */
+  private watched: Conn | undefined
+  // The reconnect loop's state, kept across connecting fibers.
+  private scheduleState: unknown = undefined
+  private attempts = 0
+  private outageStart = 0
+  private everConnected = false
+  private lastMetricsFlush = 0
   private droppedSinceEvent = 0
   private overflowEventScheduled = false
   private eventsClosed = false
@@ -131,11 +191,10 @@ class Client<A> implements JetSocket.JetSocket<A> {
   private reconnects = 0
   private deduplicated = 0
   private validationErrors = 0
-  private readonly latencyRecorder = new LatencyRecorder()
-  private readonly metrics: ClientMetrics
+  private latencyRecorder: LatencyRecorder | undefined
+  private metrics: ClientMetrics | undefined
 
   readonly buffer: MessageBuffer.ReceiveBuffer<A, JetSocketError>
-  readonly ready: Effect.Effect<void, JetSocketError>
 
   constructor(
     private readonly urlOption: JetSocket.JetSocket.Dynamic<string>,
@@ -144,8 +203,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
     /** The client's own scope: connections and fibers live here, closed last by `close`. */
     private readonly scope: Scope.CloseableScope,
     private readonly clock: Clock.Clock,
-    private readonly stateRef: SubscriptionRef.SubscriptionRef<State>,
-    private readonly pubsub: PubSub.PubSub<JetSocketEvent>,
+    private readonly runtime: Runtime.Runtime<never>,
+    private readonly ticker: Ticker.Ticker,
     private readonly firstOpen: Deferred.Deferred<void, JetSocketError>
   ) {
     const base = Codec.fromOption(options.codec as Codec.CodecOption<unknown> | undefined)
@@ -153,7 +212,6 @@ class Client<A> implements JetSocket.JetSocket<A> {
       ? (base as Codec.SyncCodec<A>)
       : Codec.withSchema(base, options.schema)
     this.strict = options.strict ?? true
-    this.policy = Backoff.policy(options.reconnect)
     this.reconnectEnabled = options.reconnect !== false
     this.heartbeat = Heartbeat.resolve(options.heartbeat)
     this.bufferConfig = MessageBuffer.resolve(options.buffer)
@@ -166,52 +224,85 @@ class Client<A> implements JetSocket.JetSocket<A> {
     this.dedupKey = dedup?.key
     this.replay = options.replay ?? { mode: "none" }
     this.currentUrl = typeof urlOption === "string" ? urlOption : "<dynamic>"
-    this.metrics = new ClientMetrics(this.currentUrl)
-    this.buffer = MessageBuffer.make<A, JetSocketError>({
-      capacity: this.bufferConfig.capacity,
-      policy: this.bufferConfig.overflowPolicy,
-      onDrop: () => this.onDrop(),
-      onOverflow: () =>
-        this.endConnection(
-          this.current,
-          new BufferOverflowError({ capacity: this.bufferConfig.capacity, buffer: "receive" })
-        ),
-      onPause: () => {
-        this.bufferPaused = true
-        this.bufferPauses++
-        this.current?.connection?.pause()
-      },
-      onResume: () => {
-        this.bufferPaused = false
-        this.current?.connection?.resume()
-      },
-      onTake: () => this.flushMetrics()
-    })
-    this.ready = Deferred.await(firstOpen)
+    this.buffer = MessageBuffer.make<A, JetSocketError>(new BufferHooks(this))
+  }
+
+  /** @internal the receive buffer's callbacks (see `BufferHooks`) */
+  bufferDropped(): void {
+    this.onDrop()
+  }
+
+  /** @internal */
+  bufferOverflowed(): void {
+    this.endConnection(this.current, new BufferOverflowError({ capacity: this.bufferConfig.capacity, buffer: "receive" }))
+  }
+
+  /** @internal */
+  bufferPause(): void {
+    this.bufferPaused = true
+    this.bufferPauses++
+    this.current?.connection?.pause()
+  }
+
+  /** @internal */
+  bufferResume(): void {
+    this.bufferPaused = false
+    this.current?.connection?.resume()
+  }
+
+  /** @internal */
+  bufferTaken(): void {
+    if (this.now() - this.lastMetricsFlush >= DEFAULTS.metricsFlushMillis) this.flushMetrics()
+  }
+
+  get ready(): Effect.Effect<void, JetSocketError> {
+    return Deferred.await(this.firstOpen)
   }
 
   // ---------------------------------------------------------------- helpers
+
+  private get policy(): Backoff.ReconnectPolicy {
+    if (this.reconnectPolicy === undefined) {
+      this.reconnectPolicy = Backoff.policy(this.options.reconnect)
+      this.scheduleState = this.reconnectPolicy.schedule.initial
+    }
+    return this.reconnectPolicy
+  }
 
   private now(): number {
     return this.clock.unsafeCurrentTimeMillis()
   }
 
   private publish(event: JetSocketEvent): void {
-    // Late callbacks (a pong, a drop) may arrive after close shut the hub down: ignore them.
-    if (this.eventsClosed) return
+    // No hub yet means no subscriber: nobody can miss the event. Late callbacks
+    // (a pong, a drop) may arrive after close shut the hub down: ignore them.
+    if (this.pubsub === undefined || this.eventsClosed) return
     Effect.runSync(PubSub.publish(this.pubsub, event))
+  }
+
+  /** The events hub, made for the first subscriber. */
+  private hub(): PubSub.PubSub<JetSocketEvent> {
+    return this.pubsub ??= Effect.runSync(PubSub.sliding<JetSocketEvent>(DEFAULTS.eventCapacity))
   }
 
   private setState(state: State): Effect.Effect<void> {
     return Effect.suspend(() => {
       if (this.stateNow === state) return Effect.void
       this.stateNow = state
-      return SubscriptionRef.set(this.stateRef, state)
+      this.flushMetrics()
+      return this.stateRef === undefined ? Effect.void : SubscriptionRef.set(this.stateRef, state)
     })
   }
 
   private flushMetrics(): void {
-    this.metrics.flush(this)
+    this.lastMetricsFlush = this.now()
+    // Nothing happened yet (an idle client): no metrics state to keep.
+    if (this.metrics === undefined && this.messagesSent + this.messagesReceived + this.reconnects + this.buffer.dropped() + this.validationErrors === 0) return
+    ;(this.metrics ??= new ClientMetrics(this.currentUrl)).flush(this)
+  }
+
+  private latencies(): LatencyRecorder {
+    return this.latencyRecorder ??= new LatencyRecorder()
   }
 
   private onDrop(): void {
@@ -243,9 +334,10 @@ class Client<A> implements JetSocket.JetSocket<A> {
   private receive(conn: Conn, frame: Frame): void {
     if (conn.endedWith !== undefined && !conn.retiring) return
     if (conn.holding) {
-      conn.held.push(frame)
+      const held = conn.held ??= []
+      held.push(frame)
       // Holding is short (hooks, rotation); still, never hold more than a buffer's worth.
-      if (conn.held.length === this.bufferConfig.capacity) conn.connection?.pause()
+      if (held.length === this.bufferConfig.capacity) conn.connection?.pause()
       return
     }
     this.deliver(conn, frame)
@@ -262,7 +354,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
         if (heartbeat.pongMatcher === undefined) this.onPong(conn)
         else if (heartbeat.pongMatcher(value)) return this.onPong(conn)
       }
-      if (this.pending.size > 0 && this.answer(value)) return
+      if (this.pending !== undefined && this.pending.size > 0 && this.answer(value)) return
       if (this.dedup !== undefined && this.dedup.seen(this.dedupKey!(value))) {
         this.deduplicated++
         return
@@ -285,9 +377,9 @@ class Client<A> implements JetSocket.JetSocket<A> {
   }
 
   private answer(value: A): boolean {
-    for (const request of this.pending) {
+    for (const request of this.pending!) {
       if (request.match(value)) {
-        this.pending.delete(request)
+        this.pending!.delete(request)
         Deferred.unsafeDone(request.reply, Exit.succeed(value))
         return true
       }
@@ -300,19 +392,43 @@ class Client<A> implements JetSocket.JetSocket<A> {
     if (sentAt === undefined) return
     conn.pingSentAt = undefined
     const latency = Duration.nanos(this.clock.unsafeCurrentTimeNanos() - sentAt)
-    this.latencyRecorder.record(latency)
-    this.metrics.latency(latency)
+    this.latencies().record(latency)
+    ;(this.metrics ??= new ClientMetrics(this.currentUrl)).latency(latency)
     const waiters = conn.pongWaiters
-    conn.pongWaiters = []
-    for (const waiter of waiters) Deferred.unsafeDone(waiter, Exit.void)
+    conn.pongWaiters = undefined
+    if (waiters !== undefined) for (const waiter of waiters) Deferred.unsafeDone(waiter, Exit.void)
+    if (conn.awaitingPong) {
+      conn.awaitingPong = false
+      if (conn.beat !== undefined && conn.endedWith === undefined) {
+        this.ticker.schedule(conn.beat, Duration.toMillis(this.heartbeat!.interval))
+      }
+    }
     this.publish(JetSocketEvent.Pong({ timestamp: this.now(), latency }))
   }
 
-  /** Ends a connection (at most once) and tells the supervisor why. */
+  /**
+   * Ends a connection (at most once) and tells whoever waits why. A connection
+   * that is up with no fiber waiting on it starts the connecting fiber here.
+   */
   private endConnection(conn: Conn | undefined, error: JetSocketError): void {
     if (conn === undefined || conn.endedWith !== undefined) return
     conn.endedWith = error
+    if (conn.beat !== undefined) this.ticker.cancel(conn.beat)
     Deferred.unsafeDone(conn.ended, Exit.succeed(error))
+    if (conn === this.watched) {
+      this.watched = undefined
+      if (!conn.retiring && this.closing === undefined) this.startSupervisor(this.connectLoop([conn, error]))
+    }
+  }
+
+  /** Starts the connecting fiber in the client's scope (closing the client interrupts it). */
+  private startSupervisor(effect: Effect.Effect<void>): void {
+    const fiber = Runtime.runFork(this.runtime)(effect, { scope: this.scope, immediate: false })
+    this.supervisor = fiber
+    // A finished fiber holds its whole state: let it go.
+    fiber.addObserver(() => {
+      if (this.supervisor === fiber) this.supervisor = undefined
+    })
   }
 
   // --------------------------------------------------------------- send path
@@ -361,14 +477,24 @@ class Client<A> implements JetSocket.JetSocket<A> {
     return error === undefined ? Effect.void : Effect.fail(error)
   }
 
-  readonly send = (message: A, options?: JetSocket.SendOptions): Effect.Effect<void, JetSocketError> =>
-    Effect.suspend(() => this.sendFrame(this.codec.encode(message), options))
+  // The functions users may pass around detached (`Effect.forEach(xs, ws.send)`) are
+  // bound closures, made on first access rather than per client up front.
+  private bound: Partial<Record<"send" | "sendText" | "sendBinary" | "recv" | "request" | "ping" | "close" | "onConnect", any>> = {}
 
-  readonly sendText = (text: string, options?: JetSocket.SendOptions): Effect.Effect<void, JetSocketError> =>
-    Effect.suspend(() => this.sendFrame(text, options))
+  get send(): (message: A, options?: JetSocket.SendOptions) => Effect.Effect<void, JetSocketError> {
+    return this.bound.send ??= (message: A, options?: JetSocket.SendOptions) =>
+      Effect.suspend(() => this.sendFrame(this.codec.encode(message), options))
+  }
 
-  readonly sendBinary = (bytes: Uint8Array, options?: JetSocket.SendOptions): Effect.Effect<void, JetSocketError> =>
-    Effect.suspend(() => this.sendFrame(bytes, options))
+  get sendText(): (text: string, options?: JetSocket.SendOptions) => Effect.Effect<void, JetSocketError> {
+    return this.bound.sendText ??= (text: string, options?: JetSocket.SendOptions) =>
+      Effect.suspend(() => this.sendFrame(text, options))
+  }
+
+  get sendBinary(): (bytes: Uint8Array, options?: JetSocket.SendOptions) => Effect.Effect<void, JetSocketError> {
+    return this.bound.sendBinary ??= (bytes: Uint8Array, options?: JetSocket.SendOptions) =>
+      Effect.suspend(() => this.sendFrame(bytes, options))
+  }
 
   /** Writes the queued sends (and what the previous socket never wrote), then opens the gate. */
   private flushSendQueue(conn: Conn): number {
@@ -379,9 +505,15 @@ class Client<A> implements JetSocket.JetSocket<A> {
 
   // ----------------------------------------------------------- receive side
 
-  readonly messages: Stream.Stream<A, JetSocketError> = Stream.suspend(() => this.buffer.stream)
+  get messages(): Stream.Stream<A, JetSocketError> {
+    return this.buffer.stream
+  }
 
-  readonly recv = (options?: JetSocket.JetSocket.RecvOptions): Effect.Effect<A, JetSocketError> => {
+  get recv(): (options?: JetSocket.JetSocket.RecvOptions) => Effect.Effect<A, JetSocketError> {
+    return this.bound.recv ??= (options?: JetSocket.JetSocket.RecvOptions) => this.receiveOne(options)
+  }
+
+  private receiveOne(options?: JetSocket.JetSocket.RecvOptions): Effect.Effect<A, JetSocketError> {
     const take = this.buffer.take.pipe(
       Effect.catchAll((error) =>
         Option.isSome(error)
@@ -397,24 +529,31 @@ class Client<A> implements JetSocket.JetSocket<A> {
     })
   }
 
-  readonly request = (message: A, options: JetSocket.JetSocket.RequestOptions<A>): Effect.Effect<A, JetSocketError> =>
-    Effect.suspend(() => {
-      if (this.terminal !== undefined) return Effect.fail(this.terminal)
-      const timeout = Duration.decode(options.timeout ?? DEFAULTS.requestTimeout)
-      const request: PendingRequest = { match: options.match, reply: Deferred.unsafeMake(FiberId.none) }
-      this.pending.add(request)
-      return this.send(message).pipe(
-        Effect.zipRight(Deferred.await(request.reply as Deferred.Deferred<A, JetSocketError>)),
-        Effect.timeoutFail({
-          duration: timeout,
-          onTimeout: () => new ConnectionTimeoutError({ operation: "request", timeout, url: this.currentUrl })
-        }),
-        Effect.ensuring(Effect.sync(() => this.pending.delete(request)))
-      )
-    })
+  get request(): (message: A, options: JetSocket.JetSocket.RequestOptions<A>) => Effect.Effect<A, JetSocketError> {
+    return this.bound.request ??= (message: A, options: JetSocket.JetSocket.RequestOptions<A>) =>
+      Effect.suspend(() => {
+        if (this.terminal !== undefined) return Effect.fail(this.terminal)
+        const timeout = Duration.decode(options.timeout ?? DEFAULTS.requestTimeout)
+        const request: PendingRequest = { match: options.match, reply: Deferred.unsafeMake(FiberId.none) }
+        const pending = this.pending ??= new Set()
+        pending.add(request)
+        return this.send(message).pipe(
+          Effect.zipRight(Deferred.await(request.reply as Deferred.Deferred<A, JetSocketError>)),
+          Effect.timeoutFail({
+            duration: timeout,
+            onTimeout: () => new ConnectionTimeoutError({ operation: "request", timeout, url: this.currentUrl })
+          }),
+          Effect.ensuring(Effect.sync(() => pending.delete(request)))
+        )
+      })
+  }
 
-  readonly ping = (options?: { readonly timeout?: Duration.DurationInput }): Effect.Effect<Duration.Duration, JetSocketError> =>
-    Effect.suspend((): Effect.Effect<Duration.Duration, JetSocketError> => {
+  get ping(): (options?: { readonly timeout?: Duration.DurationInput }) => Effect.Effect<Duration.Duration, JetSocketError> {
+    return this.bound.ping ??= (options?: { readonly timeout?: Duration.DurationInput }) => this.pingOnce(options)
+  }
+
+  private pingOnce(options?: { readonly timeout?: Duration.DurationInput }): Effect.Effect<Duration.Duration, JetSocketError> {
+    return Effect.suspend((): Effect.Effect<Duration.Duration, JetSocketError> => {
       const conn = this.current
       if (conn === undefined || !conn.connection!.isOpen()) {
         return Effect.fail(new InvalidStateError({ state: this.stateNow, operation: "ping" }))
@@ -422,7 +561,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
       const timeout = Duration.decode(options?.timeout ?? this.heartbeat?.timeout ?? Heartbeat.defaults.timeout)
       const started = this.clock.unsafeCurrentTimeNanos()
       const waiter = Deferred.unsafeMake<void>(FiberId.none)
-      conn.pongWaiters.push(waiter)
+      ;(conn.pongWaiters ??= []).push(waiter)
       this.sendPing(conn)
       return Deferred.await(waiter).pipe(
         Effect.timeoutFail({
@@ -432,6 +571,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
         Effect.map(() => Duration.nanos(this.clock.unsafeCurrentTimeNanos() - started))
       )
     })
+  }
 
   private sendPing(conn: Conn): void {
     conn.pingSentAt ??= this.clock.unsafeCurrentTimeNanos()
@@ -448,18 +588,40 @@ class Client<A> implements JetSocket.JetSocket<A> {
 
   // ------------------------------------------------------------- state, events
 
-  readonly url: Effect.Effect<string> = Effect.sync(() => this.currentUrl)
-  readonly state: Effect.Effect<State> = Effect.sync(() => this.stateNow)
-  readonly stateChanges: Stream.Stream<State> = Stream.suspend(() => this.stateRef.changes).pipe(
-    Stream.takeUntil((state) => state === "Closed" || state === "Failed")
-  )
-  readonly events: Stream.Stream<JetSocketEvent> = Stream.suspend(() => Stream.fromPubSub(this.pubsub))
-  readonly subscribeEvents: Effect.Effect<Stream.Stream<JetSocketEvent>, never, Scope.Scope> = Effect.suspend(() =>
-    Stream.fromPubSub(this.pubsub, { scoped: true })
-  )
-  readonly latency: Effect.Effect<Option.Option<Duration.Duration>> = Effect.sync(() => this.latencyRecorder.last)
+  // Effects and streams are descriptions: made per access, not held by every client.
+  get url(): Effect.Effect<string> {
+    return Effect.sync(() => this.currentUrl)
+  }
 
-  readonly stats: Effect.Effect<JetSocket.ConnectionStats> = Effect.sync(() => {
+  get state(): Effect.Effect<State> {
+    return Effect.sync(() => this.stateNow)
+  }
+
+  get stateChanges(): Stream.Stream<State> {
+    return Stream.suspend(() => (this.stateRef ??= Effect.runSync(SubscriptionRef.make(this.stateNow))).changes).pipe(
+      Stream.takeUntil((state) => state === "Closed" || state === "Failed")
+    )
+  }
+
+  get events(): Stream.Stream<JetSocketEvent> {
+    return Stream.suspend(() => (this.eventsClosed ? Stream.empty : Stream.fromPubSub(this.hub())))
+  }
+
+  get subscribeEvents(): Effect.Effect<Stream.Stream<JetSocketEvent>, never, Scope.Scope> {
+    return Effect.suspend(() =>
+      this.eventsClosed ? Effect.succeed(Stream.empty) : Stream.fromPubSub(this.hub(), { scoped: true })
+    )
+  }
+
+  get latency(): Effect.Effect<Option.Option<Duration.Duration>> {
+    return Effect.sync(() => this.latencies().last)
+  }
+
+  get stats(): Effect.Effect<JetSocket.ConnectionStats> {
+    return Effect.sync(() => this.snapshot())
+  }
+
+  private snapshot(): JetSocket.ConnectionStats {
     this.flushMetrics()
     const size = this.buffer.size()
     const conn = this.current
@@ -472,9 +634,9 @@ class Client<A> implements JetSocket.JetSocket<A> {
       bytesReceived: this.bytesReceived,
       reconnects: this.reconnects,
       uptime: conn === undefined || this.stateNow !== "Connected" ? Duration.zero : Duration.millis(this.now() - conn.openedAt),
-      lastLatency: this.latencyRecorder.last,
-      averageLatency: this.latencyRecorder.average,
-      latencyHistogram: this.latencyRecorder.histogram(),
+      lastLatency: this.latencies().last,
+      averageLatency: this.latencies().average,
+      latencyHistogram: this.latencies().histogram(),
       bufferSize: size,
       bufferCapacity: this.buffer.capacity,
       bufferFillRatio: size / this.buffer.capacity,
@@ -483,7 +645,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
       validationErrors: this.validationErrors,
       sendQueueSize: this.sendQueue.length
     }
-  })
+  }
 
   /** @internal figures read by the metrics flusher */
   counters() {
@@ -498,10 +660,15 @@ class Client<A> implements JetSocket.JetSocket<A> {
     }
   }
 
-  readonly onConnect = (
+  get onConnect(): (
     hook: (context: JetSocket.ConnectContext) => Effect.Effect<void, JetSocketError>
-  ): Effect.Effect<void, never, Scope.Scope> =>
-    Effect.acquireRelease(Effect.sync(() => this.hooks.add(hook)), () => Effect.sync(() => this.hooks.delete(hook)))
+  ) => Effect.Effect<void, never, Scope.Scope> {
+    return this.bound.onConnect ??= (hook: (context: JetSocket.ConnectContext) => Effect.Effect<void, JetSocketError>) =>
+      Effect.acquireRelease(
+        Effect.sync(() => (this.hooks ??= new Set()).add(hook)),
+        () => Effect.sync(() => this.hooks!.delete(hook))
+      )
+  }
 
   // ------------------------------------------------------------- connecting
 
@@ -531,7 +698,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
       const protocols = protocolsOption === undefined ? [] : typeof protocolsOption === "string" ? [protocolsOption] : protocolsOption
       this.currentUrl = url
       this.publish(JetSocketEvent.Connecting({ timestamp: this.now(), url, attempt }))
-      const conn = new Conn(url, yield* Deferred.make<JetSocketError>())
+      const conn = new Conn(url)
       const scope = yield* Scope.fork(this.scope, ExecutionStrategy.sequential)
       const connection = yield* this.transport.connect({
         url,
@@ -565,45 +732,55 @@ class Client<A> implements JetSocket.JetSocket<A> {
       conn.connection = connection
       conn.openedAt = this.now()
       if (this.bufferPaused) connection.pause()
-      // Tear the connection's scope down when it ends, whoever ends it.
-      yield* Deferred.await(conn.ended).pipe(
-        Effect.zipRight(Scope.close(scope, Exit.void)),
-        Effect.forkIn(scope)
-      )
+      conn.scope = scope
       // Without ping frames (browsers) only an application ping can prove liveness.
       const heartbeat = this.heartbeat
       if (heartbeat !== undefined && (connection.canPing || heartbeat.application !== undefined)) {
-        yield* Effect.forkIn(this.heartbeatLoop(conn, heartbeat), scope)
+        conn.beat = new Ticker.TimerEntry(() => this.beat(conn))
+        this.ticker.schedule(conn.beat, Duration.toMillis(heartbeat.interval))
       }
-      conn.scope = scope
       return conn
     })
   }
 
+  /** Closes an ended connection's scope (the socket is released, nothing of it stays behind). */
+  private dispose(conn: Conn): Effect.Effect<void> {
+    return conn.scope === undefined ? Effect.void : Scope.close(conn.scope, Exit.void)
+  }
 
-  private heartbeatLoop(conn: Conn, config: Heartbeat.Resolved): Effect.Effect<void> {
-    const timeoutError = new ConnectionTimeoutError({ operation: "pong", timeout: config.timeout, url: conn.url })
-    const beat = Effect.gen(this, function*() {
-      yield* Effect.sleep(config.interval)
-      if (conn.endedWith !== undefined) return false
-      const pausesBefore = this.bufferPauses
-      const waiter = Deferred.unsafeMake<void>(FiberId.none)
-      conn.pongWaiters.push(waiter)
+
+  /**
+   * One heartbeat step, run by the ticker: send a ping (the next step is the
+   * pong's deadline), or, at the deadline, judge. A pong reschedules the next
+   * ping (see `onPong`).
+   */
+  private beat(conn: Conn): void {
+    const config = this.heartbeat!
+    if (conn.endedWith !== undefined) return
+    if (!conn.awaitingPong) {
+      this.flushMetrics()
+      conn.awaitingPong = true
+      conn.pausesAtPing = this.bufferPauses
       this.sendPing(conn)
-      const answered = yield* Deferred.await(waiter).pipe(Effect.timeout(config.timeout), Effect.option)
-      if (Option.isSome(answered)) return true
-      // The deadline passed; let pending socket input (a pong that arrived
-      // while the event loop was blocked) be processed before judging.
-      yield* ioTurn
-      if (yield* Deferred.isDone(waiter)) return true
-      // Backpressure paused reading meanwhile: the pong may be queued unread behind
-      // the backlog, so its absence proves nothing.
-      if (this.bufferPaused || this.bufferPauses !== pausesBefore) return true
-      this.publish(JetSocketEvent.Error({ timestamp: this.now(), error: timeoutError, fatal: false }))
-      this.endConnection(conn, timeoutError)
-      return false
+      this.ticker.schedule(conn.beat!, Duration.toMillis(config.timeout))
+      return
+    }
+    // The deadline passed; let pending socket input (a pong that arrived while
+    // the event loop was blocked) be processed before judging.
+    afterIo(() => {
+      if (conn.endedWith !== undefined || !conn.awaitingPong) return
+      // Backpressure paused reading meanwhile: the pong may be queued unread
+      // behind the backlog, so its absence proves nothing.
+      if (this.bufferPaused || this.bufferPauses !== conn.pausesAtPing) {
+        conn.awaitingPong = false
+        conn.pingSentAt = undefined
+        this.ticker.schedule(conn.beat!, Duration.toMillis(config.interval))
+        return
+      }
+      const error = new ConnectionTimeoutError({ operation: "pong", timeout: config.timeout, url: conn.url })
+      this.publish(JetSocketEvent.Error({ timestamp: this.now(), error, fatal: false }))
+      this.endConnection(conn, error)
     })
-    return beat.pipe(Effect.repeat({ while: (alive) => alive }), Effect.asVoid)
   }
 
   /** Closes a connection gracefully and waits for it; never fails. */
@@ -640,7 +817,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
     return Effect.gen(this, function*() {
       const direct = this.directContext(conn, reconnected)
       if (reconnected) {
-        for (const hook of this.hooks) yield* hook(direct)
+        for (const hook of this.hooks ?? []) yield* hook(direct)
         yield* this.runReplay(direct)
       }
       // Atomically: flush queued sends, then make this the current connection.
@@ -685,81 +862,51 @@ class Client<A> implements JetSocket.JetSocket<A> {
   /** Delivers what a connection held while it was being set up. */
   private release(conn: Conn): void {
     const held = conn.held
-    conn.held = []
+    conn.held = undefined
     conn.holding = false
-    for (const frame of held) this.deliver(conn, frame)
+    if (held !== undefined) for (const frame of held) this.deliver(conn, frame)
     if (!this.bufferPaused) conn.connection?.resume()
   }
 
   // ------------------------------------------------------------- supervisor
 
-  /** The reconnect loop: one fiber per client, for its whole life. */
-  readonly run: Effect.Effect<void> = Effect.gen(this, function*() {
-    const schedule = this.policy.schedule
-    let scheduleState = schedule.initial
-    let attempt = 0
-    let outageStart = this.now()
-    let everConnected = false
+  /** Steps the reconnect schedule with the error: the delay before the next attempt, or none when it is exhausted. */
+  private step(error: JetSocketError): Effect.Effect<Option.Option<Duration.Duration>> {
+    return Effect.gen(this, function*() {
+      const schedule = this.policy.schedule
+      const now = yield* Clock.currentTimeMillis
+      const [state, , decision] = yield* schedule.step(now, error, this.scheduleState)
+      this.scheduleState = state
+      if (ScheduleDecision.isDone(decision)) return Option.none<Duration.Duration>()
+      return Option.some(Duration.millis(Math.max(0, Intervals.start(decision.intervals) - now)))
+    })
+  }
 
-    /** Steps the schedule with the error; the delay before the next attempt, or none when it is exhausted. */
-    const step = (error: JetSocketError) =>
-      Effect.gen(function*() {
-        const now = yield* Clock.currentTimeMillis
-        const [state, , decision] = yield* schedule.step(now, error, scheduleState)
-        scheduleState = state
-        if (ScheduleDecision.isDone(decision)) return Option.none<Duration.Duration>()
-        return Option.some(Duration.millis(Math.max(0, Intervals.start(decision.intervals) - now)))
-      })
-
-    const giveUp = (error: JetSocketError) => this.fail(error)
-
-    /** After a failure: back off, or give up. `true` to continue. */
-    const backOff = (error: JetSocketError) =>
-      Effect.gen(this, function*() {
-        if (this.isFatal(error) || !this.reconnectEnabled) {
-          yield* giveUp(error)
-          return false
-        }
-        this.publish(JetSocketEvent.Error({ timestamp: this.now(), error, fatal: false }))
-        const delay = yield* step(error)
-        if (Option.isNone(delay)) {
-          yield* giveUp(error)
-          return false
-        }
-        yield* this.setState("BackingOff")
-        this.publish(JetSocketEvent.Reconnecting({ timestamp: this.now(), attempt: attempt + 1, delay: delay.value }))
-        yield* Effect.sleep(delay.value)
-        return true
-      })
-
-    while (true) {
-      attempt++
-      yield* this.setState(everConnected ? "Reconnecting" : "Connecting")
-      const result = yield* Effect.either(this.attempt(attempt))
-      if (result._tag === "Left") {
-        if (yield* backOff(result.left)) continue
-        return
+  /** After a failure: back off, or give up. `true` to try again. */
+  private backOff(error: JetSocketError): Effect.Effect<boolean> {
+    return Effect.gen(this, function*() {
+      if (this.isFatal(error) || !this.reconnectEnabled) {
+        yield* this.fail(error)
+        return false
       }
-      const conn = result.right
-      const activated = yield* Effect.either(this.activate(conn, everConnected))
-      if (activated._tag === "Left") {
-        this.endConnection(conn, activated.left)
-        yield* Deferred.await(conn.ended)
-        if (yield* backOff(activated.left)) continue
-        return
+      this.publish(JetSocketEvent.Error({ timestamp: this.now(), error, fatal: false }))
+      const delay = yield* this.step(error)
+      if (Option.isNone(delay)) {
+        yield* this.fail(error)
+        return false
       }
-      yield* this.setState("Connected")
-      const now = this.now()
-      this.publish(JetSocketEvent.Connected({ timestamp: now, url: conn.url, protocol: conn.connection!.protocol }))
-      if (everConnected) {
-        this.reconnects++
-        this.publish(JetSocketEvent.Reconnected({ timestamp: now, attempts: attempt, downtime: Duration.millis(now - outageStart) }))
-      }
-      everConnected = true
-      yield* Deferred.succeed(this.firstOpen, undefined)
+      yield* this.setState("BackingOff")
+      this.publish(JetSocketEvent.Reconnecting({ timestamp: this.now(), attempt: this.attempts + 1, delay: delay.value }))
+      yield* Effect.sleep(delay.value)
+      return true
+    })
+  }
 
-      const [last, ended] = yield* this.supervise(conn)
-      if (this.closing !== undefined) return
+  /** A connection that was up ended: report it, re-queue what it never confirmed. `true` to reconnect. */
+  private afterDrop(last: Conn, ended: JetSocketError): Effect.Effect<boolean> {
+    return Effect.gen(this, function*() {
+      yield* this.dispose(last)
+      if (this.closing !== undefined) return false
       const droppedAt = this.now()
       this.current = undefined
       this.sendQueue.unshiftAll(last.inflight.drain())
@@ -767,18 +914,69 @@ class Client<A> implements JetSocket.JetSocket<A> {
       const reason = ended._tag === "ConnectionClosedError" ? ended.reason : ended.message
       this.publish(JetSocketEvent.Disconnected({ timestamp: droppedAt, code, reason }))
       yield* this.setState("Disconnected")
-      outageStart = droppedAt
+      this.outageStart = droppedAt
+      this.attempts = 0
       if (droppedAt - last.openedAt >= Duration.toMillis(this.policy.resetAfter) && this.reconnectEnabled && !this.isFatal(ended)) {
         // A stable connection: this outage starts afresh, and reconnects at once.
-        scheduleState = schedule.initial
-        attempt = 0
+        this.scheduleState = this.policy.schedule.initial
         this.publish(JetSocketEvent.Error({ timestamp: droppedAt, error: ended, fatal: false }))
-        continue
+        return true
       }
-      attempt = 0
-      if (!(yield* backOff(ended))) return
-    }
-  })
+      return yield* this.backOff(ended)
+    })
+  }
+
+  /**
+   * The connecting fiber: attempts (backing off between them) until a
+   * connection is up and set up, then ends. No fiber waits on a connection
+   * that is up (an idle client holds no fiber): its end, a transport
+   * callback, starts this again through `afterDrop`. With
+   * `maxConnectionAge` the fiber stays, to rotate the connection in time.
+   */
+  private connectLoop(drop?: readonly [Conn, JetSocketError]): Effect.Effect<void> {
+    return Effect.gen(this, function*() {
+      let dropped = drop
+      while (true) {
+        if (dropped !== undefined) {
+          if (!(yield* this.afterDrop(dropped[0], dropped[1]))) return
+          dropped = undefined
+        }
+        this.attempts++
+        yield* this.setState(this.everConnected ? "Reconnecting" : "Connecting")
+        const result = yield* Effect.either(this.attempt(this.attempts))
+        if (result._tag === "Left") {
+          if (yield* this.backOff(result.left)) continue
+          return
+        }
+        const conn = result.right
+        const activated = yield* Effect.either(this.activate(conn, this.everConnected))
+        if (activated._tag === "Left") {
+          this.endConnection(conn, activated.left)
+          yield* this.dispose(conn)
+          if (yield* this.backOff(activated.left)) continue
+          return
+        }
+        yield* this.setState("Connected")
+        const now = this.now()
+        this.publish(JetSocketEvent.Connected({ timestamp: now, url: conn.url, protocol: conn.connection!.protocol }))
+        if (this.everConnected) {
+          this.reconnects++
+          this.publish(JetSocketEvent.Reconnected({ timestamp: now, attempts: this.attempts, downtime: Duration.millis(now - this.outageStart) }))
+        }
+        this.everConnected = true
+        yield* Deferred.succeed(this.firstOpen, undefined)
+        if (this.maxAge === undefined) {
+          if (conn.endedWith === undefined) {
+            this.watched = conn
+            return
+          }
+          dropped = [conn, conn.endedWith]
+        } else {
+          dropped = yield* this.supervise(conn)
+        }
+      }
+    })
+  }
 
   /** Waits for a connection to end, rotating it at `maxConnectionAge`. Returns why it ended. */
   private supervise(conn: Conn): Effect.Effect<readonly [Conn, JetSocketError]> {
@@ -804,7 +1002,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
     return Effect.gen(this, function*() {
       const fresh = yield* this.attempt(0)
       const context = this.directContext(fresh, true)
-      const hooked = yield* Effect.either(Effect.forEach(this.hooks, (hook) => hook(context), { discard: true }))
+      const hooked = yield* Effect.either(Effect.forEach(this.hooks ?? [], (hook) => hook(context), { discard: true }))
       if (hooked._tag === "Left") {
         yield* this.retire(fresh, 1000, "rotation failed")
         return yield* Effect.fail(hooked.left)
@@ -829,14 +1027,23 @@ class Client<A> implements JetSocket.JetSocket<A> {
       this.publish(JetSocketEvent.Error({ timestamp: this.now(), error, fatal: true }))
       yield* this.setState("Failed")
       this.buffer.fail(error)
-      for (const request of this.pending) Deferred.unsafeDone(request.reply, Exit.fail(error))
-      this.pending.clear()
+      this.failPending(error)
       yield* Deferred.fail(this.firstOpen, error)
     })
   }
 
-  readonly close = (code = 1000, reason = ""): Effect.Effect<void> =>
-    Effect.uninterruptible(Effect.suspend(() => {
+  private failPending(error: JetSocketError): void {
+    if (this.pending === undefined) return
+    for (const request of this.pending) Deferred.unsafeDone(request.reply, Exit.fail(error))
+    this.pending.clear()
+  }
+
+  get close(): (code?: number, reason?: string) => Effect.Effect<void> {
+    return this.bound.close ??= (code?: number, reason?: string) => this.closeWith(code, reason)
+  }
+
+  private closeWith(code = 1000, reason = ""): Effect.Effect<void> {
+    return Effect.uninterruptible(Effect.suspend(() => {
       if (this.closing !== undefined) return Deferred.await(this.closing)
       const closing = Deferred.unsafeMake<void>(FiberId.none)
       this.closing = closing
@@ -846,9 +1053,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
         this.current = undefined
         if (conn !== undefined) yield* this.retire(conn, code, reason)
         if (this.supervisor !== undefined) yield* Fiber.interrupt(this.supervisor)
-        const error = new InvalidStateError({ state: "Closed", operation: "request" })
-        for (const request of this.pending) Deferred.unsafeDone(request.reply, Exit.fail(error))
-        this.pending.clear()
+        if (this.pending !== undefined) this.failPending(new InvalidStateError({ state: "Closed", operation: "request" }))
         yield* Deferred.fail(this.firstOpen, new InvalidStateError({ state: "Closed", operation: "connect" }))
         if (this.terminal === undefined) {
           this.buffer.end()
@@ -857,31 +1062,19 @@ class Client<A> implements JetSocket.JetSocket<A> {
         this.flushMetrics()
         this.publish(JetSocketEvent.Closed({ timestamp: this.now(), code, reason }))
         this.eventsClosed = true
-        yield* PubSub.shutdown(this.pubsub)
+        if (this.pubsub !== undefined) yield* PubSub.shutdown(this.pubsub)
       }).pipe(
         Effect.ensuring(Scope.close(this.scope, Exit.void)),
         Effect.ensuring(Deferred.succeed(closing, undefined))
       )
     }))
-
-  start(): Effect.Effect<void> {
-    return Effect.gen(this, function*() {
-      this.supervisor = yield* Effect.forkIn(this.run, this.scope)
-      yield* Effect.forkIn(this.metricsLoop, this.scope)
-    })
   }
 
-  private readonly metricsLoop = Effect.sync(() => this.flushMetrics()).pipe(
-    Effect.repeat(Schedule.spaced(Duration.seconds(1))),
-    Effect.asVoid
-  )
+  start(): void {
+    this.outageStart = this.now()
+    this.startSupervisor(this.connectLoop())
+  }
 }
-
-/** One turn of the event loop: pending I/O callbacks run before this resumes. */
-const ioTurn: Effect.Effect<void> = Effect.async<void>((resume) => {
-  const cancel = afterIo(() => resume(Effect.void))
-  return Effect.sync(cancel)
-})
 
 /** @internal */
 export const make = <A = unknown, I = any>(
@@ -893,13 +1086,13 @@ export const make = <A = unknown, I = any>(
     const userScope = yield* Effect.scope
     const scope = yield* Scope.make()
     const clock = yield* Effect.clock
-    const stateRef = yield* SubscriptionRef.make<State>("Idle")
-    const pubsub = yield* PubSub.sliding<JetSocketEvent>(DEFAULTS.eventCapacity)
-    const firstOpen = yield* Deferred.make<void, JetSocketError>()
-    const client = new Client<A>(url, options as JetSocket.JetSocket.Options<A, any>, transport, scope, clock, stateRef, pubsub, firstOpen)
+    const runtime = yield* Effect.runtime<never>()
+    const ticker = yield* Ticker.get
+    const firstOpen = Deferred.unsafeMake<void, JetSocketError>(FiberId.none)
+    const client = new Client<A>(url, options as JetSocket.JetSocket.Options<A, any>, transport, scope, clock, runtime, ticker, firstOpen)
     // Closing the user's scope closes the socket (1000) first, then everything the client started.
-    yield* Scope.addFinalizer(userScope, client.close())
-    yield* client.start()
+    yield* Scope.addFinalizer(userScope, Effect.suspend(() => client.close()))
+    client.start()
     return client
   })
 

@@ -12,6 +12,7 @@ import {
 } from "../JetSocketError.js"
 import * as Transport from "../Transport.js"
 import { validateUrl } from "./url.js"
+import { acquireInterruptible } from "./acquire.js"
 
 /** How much of a refused upgrade's body is kept on the error. */
 const BODY_PREFIX_BYTES = 1024
@@ -138,10 +139,31 @@ const makeConnection = (socket: WebSocket): Transport.Connection => ({
     })
 })
 
+/**
+ * The listeners of an open socket. Made in their own function, apart from the
+ * handshake's: a closure keeps its whole enclosing scope alive, and the
+ * handshake's scope holds the connecting fiber's resume callback.
+ */
+const attachSession = (socket: WebSocket, handlers: Transport.Handlers, url: string): void => {
+  let frameError: InvalidFrameError | undefined
+  socket.on("error", (error: Error & { code?: string }) => {
+    // ws closes the socket itself after a receiver error; remember why.
+    frameError ??= new InvalidFrameError({ closeCode: closeCodeOf(error), reason: error.message, url })
+  })
+  socket.once("close", (code: number, reason: Buffer) => {
+    handlers.onClose(
+      frameError ?? new ConnectionClosedError({ code, reason: reason.toString("utf8"), wasClean: code !== 1006, url })
+    )
+  })
+  socket.on("message", (data: Buffer, isBinary: boolean) => {
+    handlers.onMessage(isBinary ? data : data.toString("utf8"))
+  })
+  socket.on("pong", handlers.onPong)
+}
+
 const connect = (request: Transport.ConnectRequest) =>
-  Effect.acquireRelease(
-    // acquireRelease makes acquire uninterruptible: let close() / connectTimeout abort a pending handshake.
-    Effect.interruptible(Effect.suspend(() => {
+  acquireInterruptible(
+    Effect.suspend(() => {
       const invalid = validateUrl(request.url)
       if (invalid !== undefined) return Effect.fail(invalid)
       return Effect.async<WebSocket, ConnectionError | InvalidFrameError>((resume) => {
@@ -171,9 +193,7 @@ const connect = (request: Transport.ConnectRequest) =>
           ))
         }
 
-        let opened = false
         let settled = false
-        let frameError: InvalidFrameError | undefined
         const settle = (effect: Effect.Effect<WebSocket, ConnectionError | InvalidFrameError>) => {
           if (settled) return
           settled = true
@@ -197,29 +217,20 @@ const connect = (request: Transport.ConnectRequest) =>
             ))
           })
         })
-        socket.on("error", (error: Error & { code?: string }) => {
-          if (!opened) return settle(Effect.fail(refusal(url, error)))
-          // ws closes the socket itself after a receiver error; remember why.
-          frameError ??= new InvalidFrameError({ closeCode: closeCodeOf(error), reason: error.message, url })
-        })
+        const onHandshakeError = (error: Error & { code?: string }) => settle(Effect.fail(refusal(url, error)))
+        const onHandshakeClose = () =>
+          settle(Effect.fail(
+            new ConnectionRefusedError({ url, reason: "the connection closed during the handshake", fatal: false })
+          ))
+        socket.on("error", onHandshakeError)
+        socket.once("close", onHandshakeClose)
         socket.once("open", () => {
-          opened = true
+          socket.off("error", onHandshakeError)
+          socket.off("close", onHandshakeClose)
+          socket.removeAllListeners("unexpected-response")
+          attachSession(socket, handlers, url)
           settle(Effect.succeed(socket))
         })
-        socket.once("close", (code: number, reason: Buffer) => {
-          if (!opened) {
-            return settle(Effect.fail(
-              new ConnectionRefusedError({ url, reason: "the connection closed during the handshake", fatal: false })
-            ))
-          }
-          handlers.onClose(
-            frameError ?? new ConnectionClosedError({ code, reason: reason.toString("utf8"), wasClean: code !== 1006, url })
-          )
-        })
-        socket.on("message", (data: Buffer, isBinary: boolean) => {
-          handlers.onMessage(isBinary ? data : data.toString("utf8"))
-        })
-        socket.on("pong", handlers.onPong)
         return Effect.sync(() => {
           settled = true
           socket.removeAllListeners()
@@ -227,7 +238,7 @@ const connect = (request: Transport.ConnectRequest) =>
           socket.terminate()
         })
       })
-    })),
+    }),
     (socket) =>
       Effect.sync(() => {
         if (socket.readyState !== WebSocket.CLOSED) socket.terminate()

@@ -69,8 +69,12 @@ export interface ReceiveBuffer<A, E> {
 class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
   readonly capacity: number
   readonly policy: OverflowPolicy
-  /** The bounded queue; its strategy is the policy's (see {@link strategyOf}). */
-  private readonly mailbox: Mailbox.Mailbox<A | Failure<E>, E>
+  /** The bounded queue; its strategy is the policy's (see {@link strategyOf}). Made on first use. */
+  private box: Mailbox.Mailbox<A | Failure<E>, E> | undefined
+  /** How many items the mailbox holds (kept here: reading the mailbox's size allocates). */
+  private queuedCount = 0
+  /** How many failure markers are queued: while none is, a taken batch needs no scan. */
+  private failuresQueued = 0
   /** What a consumer took past a failure, handed to the next take first. */
   private stash: Array<A | Failure<E>> = []
   /**
@@ -88,40 +92,49 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
   constructor(private readonly options: ReceiveBufferOptions<E>) {
     this.capacity = options.capacity
     this.policy = options.policy
-    this.mailbox = Effect.runSync(
-      Mailbox.make<A | Failure<E>, E>({ capacity: options.capacity, strategy: strategyOf(options.policy) })
+  }
+
+  /** An idle connection's buffer holds no mailbox until a message arrives or a consumer waits. */
+  private get mailbox(): Mailbox.Mailbox<A | Failure<E>, E> {
+    return this.box ??= Effect.runSync(
+      Mailbox.make<A | Failure<E>, E>({ capacity: this.capacity, strategy: strategyOf(this.policy) })
     )
+  }
+
+  /** Offers to the mailbox, counting what it holds. */
+  private enqueue(item: A | Failure<E>): boolean {
+    const full = this.queuedCount >= this.capacity
+    if (!this.mailbox.unsafeOffer(item)) return false
+    if (item instanceof Failure) this.failuresQueued++
+    // A sliding mailbox that was full dropped its oldest item to make room.
+    if (full) this.drop()
+    else this.queuedCount++
+    return true
   }
 
   /** Offers a message or a failure marker under the policy. */
   private put(item: A | Failure<E>): boolean {
     if (this.done) return false
-    const mailbox = this.mailbox
     switch (this.policy) {
       case "backpressure": {
         // Nothing is ever lost: what does not fit waits in the spill, in order,
         // and the socket is paused so that the spill stays small.
-        const ok = this.spill.length === 0 && mailbox.unsafeOffer(item)
-        if (!ok) this.spill.push(item)
+        if (this.spill.length > 0 || !this.enqueue(item)) this.spill.push(item)
         if (!this.paused && this.size() >= this.capacity) {
           this.paused = true
           this.options.onPause?.()
         }
         return true
       }
-      case "drop_oldest": {
-        const full = this.queued() >= this.capacity
-        const ok = mailbox.unsafeOffer(item)
-        if (full && ok) this.drop()
-        return ok
-      }
+      case "drop_oldest":
+        return this.enqueue(item)
       case "drop_newest": {
-        const ok = mailbox.unsafeOffer(item)
+        const ok = this.enqueue(item)
         if (!ok) this.drop()
         return ok
       }
       case "error": {
-        const ok = mailbox.unsafeOffer(item)
+        const ok = this.enqueue(item)
         if (!ok) this.options.onOverflow?.()
         return ok
       }
@@ -168,7 +181,7 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
   private flushSpill(): void {
     if (this.spill.length === 0) return
     let i = 0
-    while (i < this.spill.length && this.mailbox.unsafeOffer(this.spill[i]!)) i++
+    while (i < this.spill.length && this.enqueue(this.spill[i]!)) i++
     if (i > 0) this.spill = this.spill.slice(i)
     if (this.spill.length === 0 && this.pendingExit !== undefined) {
       const exit = this.pendingExit
@@ -177,12 +190,8 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
     }
   }
 
-  private queued(): number {
-    return Option.getOrElse(this.mailbox.unsafeSize(), () => 0)
-  }
-
   size(): number {
-    return this.queued() + this.stash.length + this.spill.length
+    return this.queuedCount + this.stash.length + this.spill.length
   }
 
   dropped(): number {
@@ -202,10 +211,14 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
     if (count > 0) this.options.onTake?.(count)
   }
 
-  /** Splits a taken batch at its first failure: the part before it is returned. */
-  private deliver(items: ReadonlyArray<A | Failure<E>>): Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> {
+  /**
+   * Splits a taken batch at its first failure: the part before it is returned.
+   * `mayFail` is false when the batch is known to hold no failure (no scan).
+   */
+  private deliver(items: ReadonlyArray<A | Failure<E>>, mayFail: boolean): Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> {
     let i = 0
-    while (i < items.length && !(items[i] instanceof Failure)) i++
+    if (!mayFail) i = items.length
+    else while (i < items.length && !(items[i] instanceof Failure)) i++
     if (i < items.length) {
       this.stash = items.slice(i).concat(this.stash)
       if (i === 0) {
@@ -218,34 +231,49 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
     return Effect.succeed(Chunk.unsafeFromArray((i === items.length ? items : items.slice(0, i)) as Array<A>))
   }
 
-  readonly takeChunk: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> = Effect.suspend(() => {
-    if (this.stash.length > 0) {
-      const items = this.stash
-      this.stash = []
-      return this.deliver(items)
-    }
-    return this.mailbox.takeAll.pipe(
-      Effect.mapError(Option.some),
-      Effect.flatMap(([chunk, done]) => {
-        if (Chunk.isEmpty(chunk)) return done ? Effect.fail(Option.none()) : this.takeChunk
-        return this.deliver(Chunk.toReadonlyArray(chunk))
-      })
-    )
-  })
+  /** Takes what the mailbox holds, keeping the counts in step. */
+  private taken(items: ReadonlyArray<A | Failure<E>>): ReadonlyArray<A | Failure<E>> {
+    this.queuedCount -= items.length
+    if (this.failuresQueued > 0) for (const item of items) if (item instanceof Failure) this.failuresQueued--
+    return items
+  }
 
-  readonly take: Effect.Effect<A, Option.Option<E>> = Effect.suspend(() => {
-    const next = this.stash.length > 0
-      ? Effect.succeed(this.stash.shift()!)
-      : this.mailbox.take.pipe(
-        Effect.mapError((e) => (isNoSuchElement(e) ? Option.none() : Option.some(e as E)))
+  get takeChunk(): Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> {
+    return Effect.suspend(() => {
+      if (this.stash.length > 0) {
+        const items = this.stash
+        this.stash = []
+        return this.deliver(items, true)
+      }
+      return this.mailbox.takeAll.pipe(
+        Effect.mapError(Option.some),
+        Effect.flatMap(([chunk, done]) => {
+          if (Chunk.isEmpty(chunk)) return done ? Effect.fail(Option.none()) : this.takeChunk
+          const mayFail = this.failuresQueued > 0
+          return this.deliver(this.taken(Chunk.toReadonlyArray(chunk)), mayFail)
+        })
       )
-    return Effect.flatMap(next, (item) => {
-      this.afterTake(item instanceof Failure ? 0 : 1)
-      return item instanceof Failure ? Effect.fail(Option.some(item.error)) : Effect.succeed(item)
     })
-  })
+  }
 
-  readonly stream: Stream.Stream<A, E> = Stream.repeatEffectChunkOption(this.takeChunk)
+  get take(): Effect.Effect<A, Option.Option<E>> {
+    return Effect.suspend(() => {
+      const next = this.stash.length > 0
+        ? Effect.succeed(this.stash.shift()!)
+        : this.mailbox.take.pipe(
+          Effect.map((item) => this.taken([item])[0]!),
+          Effect.mapError((e) => (isNoSuchElement(e) ? Option.none() : Option.some(e as E)))
+        )
+      return Effect.flatMap(next, (item) => {
+        this.afterTake(item instanceof Failure ? 0 : 1)
+        return item instanceof Failure ? Effect.fail(Option.some(item.error)) : Effect.succeed(item)
+      })
+    })
+  }
+
+  get stream(): Stream.Stream<A, E> {
+    return Stream.repeatEffectChunkOption(this.takeChunk)
+  }
 }
 
 const isNoSuchElement = (u: unknown): boolean =>
