@@ -88,9 +88,24 @@ class Conn {
   awaitingPong = false
   /** Backpressure pauses counted when that ping was sent. */
   pausesAtPing = 0
-  readonly ended: Deferred.Deferred<JetSocketError> = Deferred.unsafeMake(FiberId.none)
+  /** Made only for a fiber that waits for the end (rotation): a Deferred is ~600 B. */
+  private endedSignal: Deferred.Deferred<JetSocketError> | undefined
   private writtenCallback: ((error?: Error) => void) | undefined
   constructor(readonly url: string) {}
+
+  /** Completes when the connection ends, with why. */
+  get ended(): Effect.Effect<JetSocketError> {
+    if (this.endedWith !== undefined) return Effect.succeed(this.endedWith)
+    return Deferred.await(this.endedSignal ??= Deferred.unsafeMake(FiberId.none))
+  }
+
+  /** Records why it ended (once); `false` when it had already ended. */
+  end(error: JetSocketError): boolean {
+    if (this.endedWith !== undefined) return false
+    this.endedWith = error
+    if (this.endedSignal !== undefined) Deferred.unsafeDone(this.endedSignal, Exit.succeed(error))
+    return true
+  }
 
   /** The write confirmation callback (one per connection, made on the first tracked write). */
   get onWritten(): (error?: Error) => void {
@@ -205,7 +220,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
     private readonly clock: Clock.Clock,
     private readonly runtime: Runtime.Runtime<never>,
     private readonly ticker: Ticker.Ticker,
-    private readonly firstOpen: Deferred.Deferred<void, JetSocketError>
+    /** Completed by the first connection (or the end before it); dropped once done, see `opened`. */
+    private firstOpen: Deferred.Deferred<void, JetSocketError> | undefined
   ) {
     const base = Codec.fromOption(options.codec as Codec.CodecOption<unknown> | undefined)
     this.codec = options.schema === undefined
@@ -256,7 +272,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
   }
 
   get ready(): Effect.Effect<void, JetSocketError> {
-    return Deferred.await(this.firstOpen)
+    return this.firstOpen === undefined ? this.opened! : Deferred.await(this.firstOpen)
   }
 
   // ---------------------------------------------------------------- helpers
@@ -411,10 +427,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
    * that is up with no fiber waiting on it starts the connecting fiber here.
    */
   private endConnection(conn: Conn | undefined, error: JetSocketError): void {
-    if (conn === undefined || conn.endedWith !== undefined) return
-    conn.endedWith = error
+    if (conn === undefined || !conn.end(error)) return
     if (conn.beat !== undefined) this.ticker.cancel(conn.beat)
-    Deferred.unsafeDone(conn.ended, Exit.succeed(error))
     if (conn === this.watched) {
       this.watched = undefined
       if (!conn.retiring && this.closing === undefined) this.startSupervisor(this.connectLoop([conn, error]))
@@ -479,7 +493,11 @@ class Client<A> implements JetSocket.JetSocket<A> {
 
   // The functions users may pass around detached (`Effect.forEach(xs, ws.send)`) are
   // bound closures, made on first access rather than per client up front.
-  private bound: Partial<Record<"send" | "sendText" | "sendBinary" | "recv" | "request" | "ping" | "close" | "onConnect", any>> = {}
+  private boundFunctions: Partial<Record<"send" | "sendText" | "sendBinary" | "recv" | "request" | "ping" | "close" | "onConnect", any>> | undefined
+
+  private get bound(): Partial<Record<"send" | "sendText" | "sendBinary" | "recv" | "request" | "ping" | "close" | "onConnect", any>> {
+    return this.boundFunctions ??= {}
+  }
 
   get send(): (message: A, options?: JetSocket.SendOptions) => Effect.Effect<void, JetSocketError> {
     return this.bound.send ??= (message: A, options?: JetSocket.SendOptions) =>
@@ -964,7 +982,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
           this.publish(JetSocketEvent.Reconnected({ timestamp: now, attempts: this.attempts, downtime: Duration.millis(now - this.outageStart) }))
         }
         this.everConnected = true
-        yield* Deferred.succeed(this.firstOpen, undefined)
+        this.settleFirstOpen(Exit.void)
         if (this.maxAge === undefined) {
           if (conn.endedWith === undefined) {
             this.watched = conn
@@ -981,11 +999,11 @@ class Client<A> implements JetSocket.JetSocket<A> {
   /** Waits for a connection to end, rotating it at `maxConnectionAge`. Returns why it ended. */
   private supervise(conn: Conn): Effect.Effect<readonly [Conn, JetSocketError]> {
     const maxAge = this.maxAge
-    if (maxAge === undefined) return Effect.map(Deferred.await(conn.ended), (error) => [conn, error] as const)
+    if (maxAge === undefined) return Effect.map(conn.ended, (error) => [conn, error] as const)
     return Effect.gen(this, function*() {
       let active = conn
       while (true) {
-        const aged = yield* Deferred.await(active.ended).pipe(
+        const aged = yield* active.ended.pipe(
           Effect.map(Option.some),
           Effect.raceFirst(Effect.as(Effect.sleep(Duration.max(Duration.zero, Duration.subtract(maxAge, Duration.millis(this.now() - active.openedAt)))), Option.none()))
         )
@@ -1028,8 +1046,19 @@ class Client<A> implements JetSocket.JetSocket<A> {
       yield* this.setState("Failed")
       this.buffer.fail(error)
       this.failPending(error)
-      yield* Deferred.fail(this.firstOpen, error)
+      this.settleFirstOpen(Exit.fail(error))
     })
+  }
+
+  /** How the first connect ended, kept instead of the Deferred once settled. */
+  private opened: Exit.Exit<void, JetSocketError> | undefined
+
+  private settleFirstOpen(exit: Exit.Exit<void, JetSocketError>): void {
+    const deferred = this.firstOpen
+    if (deferred === undefined) return
+    this.firstOpen = undefined
+    this.opened = exit
+    Deferred.unsafeDone(deferred, exit)
   }
 
   private failPending(error: JetSocketError): void {
@@ -1054,7 +1083,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
         if (conn !== undefined) yield* this.retire(conn, code, reason)
         if (this.supervisor !== undefined) yield* Fiber.interrupt(this.supervisor)
         if (this.pending !== undefined) this.failPending(new InvalidStateError({ state: "Closed", operation: "request" }))
-        yield* Deferred.fail(this.firstOpen, new InvalidStateError({ state: "Closed", operation: "connect" }))
+        this.settleFirstOpen(Exit.fail(new InvalidStateError({ state: "Closed", operation: "connect" })))
         if (this.terminal === undefined) {
           this.buffer.end()
           yield* this.setState("Closed")

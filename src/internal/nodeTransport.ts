@@ -106,22 +106,34 @@ const headersOf = (res: http.IncomingMessage): Record<string, string> => {
 const toBuffer = (data: Uint8Array): Buffer =>
   Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
 
-const makeConnection = (socket: WebSocket): Transport.Connection => ({
-  protocol: socket.protocol,
-  extensions: socket.extensions,
-  canPing: true,
-  isOpen: () => socket.readyState === WebSocket.OPEN,
-  send: (data, onWritten) => {
-    if (typeof data === "string") socket.send(data, onWritten)
-    else socket.send(toBuffer(data), { binary: true }, onWritten)
-  },
-  ping: (data) => {
-    if (socket.readyState === WebSocket.OPEN) socket.ping(data === undefined ? undefined : toBuffer(data))
-  },
-  pause: () => socket.pause(),
-  resume: () => socket.resume(),
-  close: (code, reason, timeout) =>
-    Effect.async<boolean>((resume) => {
+/** An open ws socket as a transport connection (prototype methods: nothing per connection but the object). */
+class WsConnection implements Transport.Connection {
+  readonly protocol: string
+  readonly extensions: string
+  readonly canPing = true
+  constructor(private readonly socket: WebSocket) {
+    this.protocol = socket.protocol
+    this.extensions = socket.extensions
+  }
+  isOpen(): boolean {
+    return this.socket.readyState === WebSocket.OPEN
+  }
+  send(data: string | Uint8Array, onWritten?: (error?: Error) => void): void {
+    if (typeof data === "string") this.socket.send(data, onWritten)
+    else this.socket.send(toBuffer(data), { binary: true }, onWritten)
+  }
+  ping(data?: Uint8Array): void {
+    if (this.socket.readyState === WebSocket.OPEN) this.socket.ping(data === undefined ? undefined : toBuffer(data))
+  }
+  pause(): void {
+    this.socket.pause()
+  }
+  resume(): void {
+    this.socket.resume()
+  }
+  close(code: number, reason: string, timeout: Duration.Duration): Effect.Effect<boolean> {
+    const socket = this.socket
+    return Effect.async<boolean>((resume) => {
       if (socket.readyState === WebSocket.CLOSED) return resume(Effect.succeed(true))
       const timer = setTimeout(() => {
         socket.terminate()
@@ -137,7 +149,16 @@ const makeConnection = (socket: WebSocket): Transport.Connection => ({
         socket.terminate()
       })
     })
-})
+  }
+}
+
+const makeConnection = (socket: WebSocket): Transport.Connection => new WsConnection(socket)
+
+/** Made apart from `connect` so the finalizer does not keep the connect request alive. */
+const terminate = (socket: WebSocket): Effect.Effect<void> =>
+  Effect.sync(() => {
+    if (socket.readyState !== WebSocket.CLOSED) socket.terminate()
+  })
 
 /**
  * The listeners of an open socket. Made in their own function, apart from the
@@ -168,7 +189,6 @@ const connect = (request: Transport.ConnectRequest) =>
       if (invalid !== undefined) return Effect.fail(invalid)
       return Effect.async<WebSocket, ConnectionError | InvalidFrameError>((resume) => {
         const { url, handlers } = request
-        const timeoutMs = Duration.toMillis(request.connectTimeout)
         const tls = request.tls ?? {}
         let socket: WebSocket
         try {
@@ -178,7 +198,7 @@ const connect = (request: Transport.ConnectRequest) =>
               ? false
               : { threshold: request.compression.threshold, clientNoContextTakeover: false },
             maxPayload: request.maxMessageSize,
-            handshakeTimeout: timeoutMs,
+            handshakeTimeout: Duration.toMillis(request.connectTimeout),
             followRedirects: false,
             ...(tls.ca !== undefined ? { ca: tls.ca as string } : {}),
             ...(tls.cert !== undefined ? { cert: tls.cert as string } : {}),
@@ -239,10 +259,7 @@ const connect = (request: Transport.ConnectRequest) =>
         })
       })
     }),
-    (socket) =>
-      Effect.sync(() => {
-        if (socket.readyState !== WebSocket.CLOSED) socket.terminate()
-      })
+    terminate
   ).pipe(Effect.map(makeConnection))
 
 /** @internal */
