@@ -9,12 +9,12 @@ import { NodeTransport } from "../src/node.js"
 
 export interface Contender {
   readonly name: string
-  /** receive n JSON messages, parse included */
-  readonly feed: (url: string, n: number) => Promise<void>
+  /** receive n JSON messages, parse included; ms from the connection's open to the n-th message */
+  readonly feed: (url: string, n: number) => Promise<number>
   /** n sequential round trips of `payload`; returns latencies in µs */
   readonly echo: (url: string, payload: string, n: number) => Promise<Array<number>>
-  /** receive n binary messages */
-  readonly large: (url: string, n: number) => Promise<void>
+  /** receive n binary messages; ms from the connection's open to the n-th message */
+  readonly large: (url: string, n: number) => Promise<number>
 }
 
 const now = () => performance.now()
@@ -45,7 +45,9 @@ const jet = (schema: boolean): Contender => ({
       const ws = schema
         ? yield* JetSocket.connect(url, { ...jetOptions, schema: Tick })
         : yield* JetSocket.connect(url, jetOptions)
+      const t0 = now()
       yield* (ws.messages as Stream.Stream<unknown, unknown>).pipe(Stream.take(n), Stream.runDrain)
+      return now() - t0
     })),
   echo: (url, payload, n) =>
     runJet(Effect.gen(function*() {
@@ -62,7 +64,9 @@ const jet = (schema: boolean): Contender => ({
   large: (url, n) =>
     runJet(Effect.gen(function*() {
       const ws = yield* JetSocket.connect(url, { ...jetOptions, codec: "binary" })
+      const t0 = now()
       yield* (ws.messages as Stream.Stream<unknown, unknown>).pipe(Stream.take(n), Stream.runDrain)
+      return now() - t0
     }))
 })
 
@@ -72,12 +76,14 @@ const rawWs: Contender = {
     new Promise((resolve, reject) => {
       const ws = new WebSocket(url)
       let count = 0
+      let t0 = 0
       ws.on("error", reject)
+      ws.on("open", () => (t0 = now()))
       ws.on("message", (data) => {
         JSON.parse(data.toString())
         if (++count === n) {
+          resolve(now() - t0)
           ws.close()
-          resolve()
         }
       })
     }),
@@ -105,11 +111,13 @@ const rawWs: Contender = {
     new Promise((resolve, reject) => {
       const ws = new WebSocket(url)
       let count = 0
+      let t0 = 0
       ws.on("error", reject)
+      ws.on("open", () => (t0 = now()))
       ws.on("message", () => {
         if (++count === n) {
+          resolve(now() - t0)
           ws.close()
-          resolve()
         }
       })
     })
@@ -123,14 +131,20 @@ const platformCount = (url: string, n: number, parse: boolean) =>
     const socket = yield* Socket.makeWebSocket(url)
     const done = yield* Deferred.make<void>()
     let count = 0
+    let t0 = 0
+    let elapsed = 0
     const decoder = new TextDecoder()
     yield* Effect.race(
       socket.runRaw((data) => {
         if (parse) JSON.parse(typeof data === "string" ? data : decoder.decode(data))
-        if (++count === n) Deferred.unsafeDone(done, Exit.void)
-      }),
+        if (++count === n) {
+          elapsed = now() - t0
+          Deferred.unsafeDone(done, Exit.void)
+        }
+      }, { onOpen: Effect.sync(() => (t0 = now())) }),
       Deferred.await(done)
     )
+    return elapsed
   }))
 
 const platform: Contender = {
@@ -164,15 +178,17 @@ const platform: Contender = {
 const party = (): Contender => {
   const open = (url: string) => new ReconnectingWebSocket(url, [], { WebSocket, minReconnectionDelay: 100, maxRetries: 1000 })
   const count = (url: string, n: number, parse: boolean) =>
-    new Promise<void>((resolve) => {
+    new Promise<number>((resolve) => {
       const ws = open(url)
       ws.binaryType = "arraybuffer"
       let c = 0
+      let t0 = 0
+      ws.onopen = () => (t0 = now())
       ws.onmessage = (ev: MessageEvent) => {
         if (parse) JSON.parse(ev.data as string)
         if (++c === n) {
+          resolve(now() - t0)
           ws.close()
-          resolve()
         }
       }
     })

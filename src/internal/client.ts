@@ -33,6 +33,7 @@ import * as Codec from "./codec.js"
 import { Deque } from "./deque.js"
 import { afterIo } from "./defer.js"
 import { LatencyRecorder } from "./latency.js"
+import * as ReceiveBuffer from "./receiveBuffer.js"
 import type { ReceiveBufferOptions } from "./receiveBuffer.js"
 import { ClientMetrics } from "./metrics.js"
 import * as Ticker from "./ticker.js"
@@ -122,9 +123,11 @@ class Conn {
 class BufferHooks implements ReceiveBufferOptions<JetSocketError> {
   readonly capacity: number
   readonly policy: MessageBuffer.OverflowPolicy
+  readonly decode: ((item: unknown) => unknown) | undefined
   constructor(private readonly client: Client<any>) {
     this.capacity = client.bufferConfig.capacity
     this.policy = client.bufferConfig.overflowPolicy
+    this.decode = client.decodeOnTake ? (item) => client.decodeTaken(item) : undefined
   }
   onDrop() {
     this.client.bufferDropped()
@@ -141,6 +144,11 @@ class BufferHooks implements ReceiveBufferOptions<JetSocketError> {
   onTake() {
     this.client.bufferTaken()
   }
+}
+
+/** A value decoded on arrival (to answer a request) that still goes to the consumer. */
+class Decoded {
+  constructor(readonly value: unknown) {}
 }
 
 class Client<A> implements JetSocket.JetSocket<A> {
@@ -162,6 +170,16 @@ class Client<A> implements JetSocket.JetSocket<A> {
   private readonly dedup: MessageBuffer.DedupWindow | undefined
   private readonly dedupKey: ((message: A) => unknown) | undefined
   private readonly replay: MessageBuffer.ReplayConfig<A>
+  /**
+   * Frames are decoded by the consumer, a batch at a time, unless something
+   * must see each value on arrival (an application pong, dedup, a replay
+   * sequence key; pending requests are handled per message). JSON parsed in
+   * one loop over a batch, right before use, is ~20 % faster than parsing in
+   * the socket callback and keeping the objects queued (docs/performance.md).
+   *
+   * @internal
+   */
+  readonly decodeOnTake: boolean
 
   // --- live state
   private stateNow: State = "Idle"
@@ -240,6 +258,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
     this.dedupKey = dedup?.key
     this.replay = options.replay ?? { mode: "none" }
     this.currentUrl = typeof urlOption === "string" ? urlOption : "<dynamic>"
+    this.decodeOnTake = this.heartbeat?.application === undefined && this.dedup === undefined &&
+      this.replay.sequenceKey === undefined
     this.buffer = MessageBuffer.make<A, JetSocketError>(new BufferHooks(this))
   }
 
@@ -362,6 +382,11 @@ class Client<A> implements JetSocket.JetSocket<A> {
   private deliver(conn: Conn, frame: Frame): void {
     this.messagesReceived++
     this.bytesReceived += frameSize(frame)
+    // Nothing needs the value now: queue the frame, the consumer decodes its batch (see `decodeTaken`).
+    if (this.decodeOnTake && (this.pending === undefined || this.pending.size === 0)) {
+      this.buffer.offer(frame as A)
+      return
+    }
     const value = this.codec.decode(frame)
     if (value instanceof InvalidMessageError) return this.invalid(value)
     try {
@@ -383,7 +408,18 @@ class Client<A> implements JetSocket.JetSocket<A> {
         new InvalidMessageError({ reason: `a message callback threw: ${String(error)}`, preview: Codec.preview(frame), cause: error })
       )
     }
-    this.buffer.offer(value)
+    this.buffer.offer(this.decodeOnTake ? (new Decoded(value) as A) : value)
+  }
+
+  /** @internal The receive buffer's `decode`: what the consumer gets for a queued item. */
+  decodeTaken(item: unknown): unknown {
+    if (item instanceof Decoded) return item.value
+    const value = this.codec.decode(item as Frame)
+    if (!(value instanceof InvalidMessageError)) return value
+    if (this.strict) return ReceiveBuffer.failure(value)
+    this.validationErrors++
+    this.publish(JetSocketEvent.ValidationError({ timestamp: this.now(), error: value }))
+    return ReceiveBuffer.skip
   }
 
   private invalid(error: InvalidMessageError): void {

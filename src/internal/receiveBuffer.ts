@@ -3,8 +3,35 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
+import * as Scheduler from "effect/Scheduler"
 import * as Stream from "effect/Stream"
 import type { OverflowPolicy } from "../MessageBuffer.js"
+
+/**
+ * The mailbox wakes a waiting consumer through its scheduler. Effect's
+ * default one uses a microtask, i.e. right after the socket read that
+ * offered the first message: with large messages (one per read) that is one
+ * consumer wake-up per message. After I/O (`setImmediate`, the check phase,
+ * still in the same event-loop turn) the consumer takes everything the turn's
+ * reads delivered in one chunk. Where there is no `setImmediate` (browsers:
+ * `setTimeout(0)` is clamped) the default scheduler stays.
+ */
+const afterIoScheduler: Scheduler.Scheduler | undefined = typeof globalThis.setImmediate === "function"
+  ? (() => {
+    let tasks: Array<Scheduler.Task> = []
+    const run = () => {
+      const batch = tasks
+      tasks = []
+      for (const task of batch) task()
+    }
+    return Scheduler.make((task) => {
+      if (tasks.push(task) === 1) globalThis.setImmediate(run)
+    })
+  })()
+  : undefined
+
+const wakeConsumersAfterIo = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  afterIoScheduler === undefined ? effect : Effect.withScheduler(effect, afterIoScheduler)
 
 /** @internal */
 export const strategyOf = (policy: OverflowPolicy): "sliding" | "dropping" | "suspend" => {
@@ -42,8 +69,20 @@ export interface ReceiveBufferOptions<E> {
   readonly onResume?: () => void
   /** Called after each chunk the consumer takes (metrics, bookkeeping). */
   readonly onTake?: (count: number) => void
+  /**
+   * Turns what was offered into what consumers get, as they take it (see
+   * `decodeOnTake` in the client): the value, a {@link failure}, or
+   * {@link skip} to leave the item out.
+   */
+  readonly decode?: ((item: unknown) => unknown) | undefined
   readonly _E?: (e: E) => void
 }
+
+/** @internal What `decode` returns to leave an item out. */
+export const skip: unique symbol = Symbol.for("jetsocket/ReceiveBuffer/skip")
+
+/** @internal What `decode` returns for an item that fails the stream run reaching it. */
+export const failure = <E>(error: E): unknown => new Failure(error)
 
 /** @internal */
 export interface ReceiveBuffer<A, E> {
@@ -97,7 +136,9 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
   /** An idle connection's buffer holds no mailbox until a message arrives or a consumer waits. */
   private get mailbox(): Mailbox.Mailbox<A | Failure<E>, E> {
     return this.box ??= Effect.runSync(
-      Mailbox.make<A | Failure<E>, E>({ capacity: this.capacity, strategy: strategyOf(this.policy) })
+      Mailbox.make<A | Failure<E>, E>({ capacity: this.capacity, strategy: strategyOf(this.policy) }).pipe(
+        wakeConsumersAfterIo
+      )
     )
   }
 
@@ -231,11 +272,20 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
     return Effect.succeed(Chunk.unsafeFromArray((i === items.length ? items : items.slice(0, i)) as Array<A>))
   }
 
-  /** Takes what the mailbox holds, keeping the counts in step. */
+  /** Takes what the mailbox holds, keeping the counts in step, decoded when a `decode` is set. */
   private taken(items: ReadonlyArray<A | Failure<E>>): ReadonlyArray<A | Failure<E>> {
     this.queuedCount -= items.length
     if (this.failuresQueued > 0) for (const item of items) if (item instanceof Failure) this.failuresQueued--
-    return items
+    const decode = this.options.decode
+    if (decode === undefined) return items
+    // One tight loop over the batch: cheaper than decoding in the socket
+    // callback (parsed objects are not kept alive across reads, see docs/performance.md).
+    const out: Array<A | Failure<E>> = []
+    for (const item of items) {
+      const value = item instanceof Failure ? item : decode(item)
+      if (value !== skip) out.push(value as A | Failure<E>)
+    }
+    return out
   }
 
   get takeChunk(): Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> {
@@ -249,8 +299,13 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
         Effect.mapError(Option.some),
         Effect.flatMap(([chunk, done]) => {
           if (Chunk.isEmpty(chunk)) return done ? Effect.fail(Option.none()) : this.takeChunk
-          const mayFail = this.failuresQueued > 0
-          return this.deliver(this.taken(Chunk.toReadonlyArray(chunk)), mayFail)
+          const mayFail = this.failuresQueued > 0 || this.options.decode !== undefined
+          const items = this.taken(Chunk.toReadonlyArray(chunk))
+          if (items.length === 0) {
+            this.afterTake(0)
+            return this.takeChunk
+          }
+          return this.deliver(items, mayFail)
         })
       )
     })
@@ -258,17 +313,22 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
 
   get take(): Effect.Effect<A, Option.Option<E>> {
     return Effect.suspend(() => {
-      const next = this.stash.length > 0
-        ? Effect.succeed(this.stash.shift()!)
-        : this.mailbox.take.pipe(
-          Effect.map((item) => this.taken([item])[0]!),
-          Effect.mapError((e) => (isNoSuchElement(e) ? Option.none() : Option.some(e as E)))
-        )
-      return Effect.flatMap(next, (item) => {
-        this.afterTake(item instanceof Failure ? 0 : 1)
-        return item instanceof Failure ? Effect.fail(Option.some(item.error)) : Effect.succeed(item)
-      })
+      if (this.stash.length > 0) return this.handOut(this.stash.shift()!)
+      return this.mailbox.take.pipe(
+        Effect.mapError((e) => (isNoSuchElement(e) ? Option.none() : Option.some(e as E))),
+        Effect.flatMap((item) => {
+          const taken = this.taken([item])
+          if (taken.length > 0) return this.handOut(taken[0]!)
+          this.afterTake(0) // it decoded to nothing (skipped): take the next one
+          return this.take
+        })
+      )
     })
+  }
+
+  private handOut(item: A | Failure<E>): Effect.Effect<A, Option.Option<E>> {
+    this.afterTake(item instanceof Failure ? 0 : 1)
+    return item instanceof Failure ? Effect.fail(Option.some(item.error)) : Effect.succeed(item)
   }
 
   get stream(): Stream.Stream<A, E> {
