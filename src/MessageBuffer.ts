@@ -1,8 +1,9 @@
 /**
  * Bounded buffers and their overflow policies.
  *
- * The receive buffer between the socket and `messages` is a bounded Effect
- * queue (a `Mailbox`) whose strategy is the overflow policy:
+ * The receive buffer between the socket and `messages` is a bounded queue
+ * whose behaviour when full is the overflow policy (named after the matching
+ * Effect queue strategy):
  *
  * | policy           | strategy   | when full                                               |
  * |------------------|------------|---------------------------------------------------------|
@@ -89,7 +90,7 @@ export interface ReplayConfig<A = any> {
 export const defaults = { capacity: 1000, overflowPolicy: "backpressure" as OverflowPolicy } as const
 
 /**
- * The Effect queue strategy behind each policy.
+ * The Effect queue strategy (`Queue`/`Mailbox`) each policy behaves like.
  *
  * @since 0.1.0
  * @category getters

@@ -1,37 +1,21 @@
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
-import * as Mailbox from "effect/Mailbox"
 import * as Option from "effect/Option"
-import * as Scheduler from "effect/Scheduler"
 import * as Stream from "effect/Stream"
 import type { OverflowPolicy } from "../MessageBuffer.js"
+import { Deque } from "./deque.js"
 
 /**
- * The mailbox wakes a waiting consumer through its scheduler. Effect's
- * default one uses a microtask, i.e. right after the socket read that
- * offered the first message: with large messages (one per read) that is one
- * consumer wake-up per message. After I/O (`setImmediate`, the check phase,
- * still in the same event-loop turn) the consumer takes everything the turn's
- * reads delivered in one chunk. Where there is no `setImmediate` (browsers:
- * `setTimeout(0)` is clamped) the default scheduler stays.
+ * Runs `f` once the current event-loop turn's I/O is processed: a consumer
+ * woken this way takes everything the turn's socket reads delivered in one
+ * chunk (with large messages, one per read, a wake-up per read would cost a
+ * consumer step per message). `setImmediate` on Node (the check phase, still
+ * in the same turn); a microtask where there is none (browsers, where
+ * `setTimeout(0)` is clamped).
  */
-const afterIoScheduler: Scheduler.Scheduler | undefined = typeof globalThis.setImmediate === "function"
-  ? (() => {
-    let tasks: Array<Scheduler.Task> = []
-    const run = () => {
-      const batch = tasks
-      tasks = []
-      for (const task of batch) task()
-    }
-    return Scheduler.make((task) => {
-      if (tasks.push(task) === 1) globalThis.setImmediate(run)
-    })
-  })()
-  : undefined
-
-const wakeConsumersAfterIo = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  afterIoScheduler === undefined ? effect : Effect.withScheduler(effect, afterIoScheduler)
+const afterTurn: (f: () => void) => void = typeof globalThis.setImmediate === "function"
+  ? (f) => void globalThis.setImmediate(f)
+  : (f) => queueMicrotask(f)
 
 /** @internal */
 export const strategyOf = (policy: OverflowPolicy): "sliding" | "dropping" | "suspend" => {
@@ -105,13 +89,21 @@ export interface ReceiveBuffer<A, E> {
   readonly stream: Stream.Stream<A, E>
 }
 
+/**
+ * The receive buffer: a bounded FIFO with the overflow policy, filled
+ * synchronously by the transport callback and drained by Effect consumers.
+ *
+ * Not a `Mailbox`: a mailbox wakes its takers through a scheduler task per
+ * offer burst, which costs a one-at-a-time reader (`recv`, request/reply) a
+ * few microseconds per message (measured, docs/performance.md). Here a
+ * single-message taker is resumed by the offer itself, and a chunk taker once
+ * per event-loop turn (see {@link afterTurn}).
+ */
 class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
   readonly capacity: number
   readonly policy: OverflowPolicy
-  /** The bounded queue; its strategy is the policy's (see {@link strategyOf}). Made on first use. */
-  private box: Mailbox.Mailbox<A | Failure<E>, E> | undefined
-  /** How many items the mailbox holds (kept here: reading the mailbox's size allocates). */
-  private queuedCount = 0
+  /** The bounded queue (made on the first message: an idle connection holds none). */
+  private queue: Deque<A | Failure<E>> | undefined
   /** How many failure markers are queued: while none is, a taken batch needs no scan. */
   private failuresQueued = 0
   /** What a consumer took past a failure, handed to the next take first. */
@@ -119,37 +111,38 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
   /**
    * Backpressure only: what the socket had already parsed when the queue
    * filled up (one socket read at most: reading is paused at capacity).
-   * Newer than everything in the mailbox; moved into it as room appears.
+   * Newer than everything in the queue; moved into it as room appears.
    */
   private spill: Array<A | Failure<E>> = []
   private droppedCount = 0
   private paused = false
+  /** No more offers are accepted. */
   private done = false
   /** Backpressure: how the buffer ends once the spill has drained. */
-  private pendingExit: Exit.Exit<void, E> | undefined
+  private pendingEnd: Option.Option<E> | undefined
+  /** The end consumers see once the queue is empty: none (ended) or some(error). */
+  private ended: Option.Option<E> | undefined
+  /** Consumers waiting for a message: single takes (woken at once) and chunk takes (woken after the turn). */
+  private takers: Array<(effect: Effect.Effect<void>) => void> | undefined
+  private chunkTakers: Array<(effect: Effect.Effect<void>) => void> | undefined
+  private chunkWakeScheduled = false
 
   constructor(private readonly options: ReceiveBufferOptions<E>) {
     this.capacity = options.capacity
     this.policy = options.policy
   }
 
-  /** An idle connection's buffer holds no mailbox until a message arrives or a consumer waits. */
-  private get mailbox(): Mailbox.Mailbox<A | Failure<E>, E> {
-    return this.box ??= Effect.runSync(
-      Mailbox.make<A | Failure<E>, E>({ capacity: this.capacity, strategy: strategyOf(this.policy) }).pipe(
-        wakeConsumersAfterIo
-      )
-    )
-  }
-
-  /** Offers to the mailbox, counting what it holds. */
+  /** Queues an item under the queue's bound; `false` when it did not fit. */
   private enqueue(item: A | Failure<E>): boolean {
-    const full = this.queuedCount >= this.capacity
-    if (!this.mailbox.unsafeOffer(item)) return false
+    const queue = this.queue ??= new Deque()
+    if (queue.length >= this.capacity) {
+      if (this.policy !== "drop_oldest") return false
+      if (queue.shift() instanceof Failure) this.failuresQueued--
+      this.drop()
+    }
+    queue.push(item)
     if (item instanceof Failure) this.failuresQueued++
-    // A sliding mailbox that was full dropped its oldest item to make room.
-    if (full) this.drop()
-    else this.queuedCount++
+    this.wake()
     return true
   }
 
@@ -198,41 +191,42 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
   }
 
   end(): void {
-    this.finish(Exit.void)
+    this.finish(Option.none())
   }
 
   fail(error: E): void {
-    this.finish(Exit.fail(error))
+    this.finish(Option.some(error))
   }
 
-  /** Ends the mailbox once the spill is in it, so that nothing accepted is lost. */
-  private finish(exit: Exit.Exit<void, E>): void {
-    if (this.done && this.pendingExit === undefined) return
+  /** Ends the buffer once the spill is queued, so that nothing accepted is lost. */
+  private finish(end: Option.Option<E>): void {
+    if (this.done && this.pendingEnd === undefined) return
     this.done = true
     this.flushSpill()
     if (this.spill.length > 0) {
-      this.pendingExit = exit
+      this.pendingEnd = end
       return
     }
-    this.pendingExit = undefined
-    this.mailbox.unsafeDone(exit)
+    this.pendingEnd = undefined
+    this.ended ??= end
+    this.wakeAll()
   }
 
-  /** Moves spilled items into the mailbox while it has room. */
+  /** Moves spilled items into the queue while it has room. */
   private flushSpill(): void {
     if (this.spill.length === 0) return
     let i = 0
     while (i < this.spill.length && this.enqueue(this.spill[i]!)) i++
     if (i > 0) this.spill = this.spill.slice(i)
-    if (this.spill.length === 0 && this.pendingExit !== undefined) {
-      const exit = this.pendingExit
-      this.pendingExit = undefined
-      this.mailbox.unsafeDone(exit)
+    if (this.spill.length === 0 && this.pendingEnd !== undefined) {
+      this.ended ??= this.pendingEnd
+      this.pendingEnd = undefined
+      this.wakeAll()
     }
   }
 
   size(): number {
-    return this.queuedCount + this.stash.length + this.spill.length
+    return (this.queue?.length ?? 0) + this.stash.length + this.spill.length
   }
 
   dropped(): number {
@@ -243,6 +237,46 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
     return this.done
   }
 
+  /** A message is queued: single takers now, chunk takers after this turn's I/O. */
+  private wake(): void {
+    const takers = this.takers
+    if (takers !== undefined) {
+      this.takers = undefined
+      for (const resume of takers) resume(Effect.void)
+    }
+    if (this.chunkTakers !== undefined && !this.chunkWakeScheduled) {
+      this.chunkWakeScheduled = true
+      afterTurn(() => {
+        this.chunkWakeScheduled = false
+        this.wakeChunkTakers()
+      })
+    }
+  }
+
+  private wakeChunkTakers(): void {
+    const takers = this.chunkTakers
+    if (takers === undefined) return
+    this.chunkTakers = undefined
+    for (const resume of takers) resume(Effect.void)
+  }
+
+  private wakeAll(): void {
+    this.wake()
+    this.wakeChunkTakers()
+  }
+
+  /** Suspends until the next wake-up; the consumer then looks again. */
+  private waitIn(list: "takers" | "chunkTakers"): Effect.Effect<void> {
+    return Effect.async<void>((resume) => {
+      ;(this[list] ??= []).push(resume)
+      return Effect.sync(() => {
+        const waiting = this[list]
+        const i = waiting === undefined ? -1 : waiting.indexOf(resume)
+        if (i >= 0) waiting!.splice(i, 1)
+      })
+    })
+  }
+
   private afterTake(count: number) {
     this.flushSpill()
     if (this.paused && this.size() <= this.capacity >>> 1) {
@@ -250,6 +284,21 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
       this.options.onResume?.()
     }
     if (count > 0) this.options.onTake?.(count)
+  }
+
+  /** Takes items off the queue, keeping the failure count in step, decoded when a `decode` is set. */
+  private taken(items: ReadonlyArray<A | Failure<E>>): ReadonlyArray<A | Failure<E>> {
+    if (this.failuresQueued > 0) for (const item of items) if (item instanceof Failure) this.failuresQueued--
+    const decode = this.options.decode
+    if (decode === undefined) return items
+    // One tight loop over the batch: cheaper than decoding in the socket
+    // callback (parsed objects are not kept alive across reads, see docs/performance.md).
+    const out: Array<A | Failure<E>> = []
+    for (const item of items) {
+      const value = item instanceof Failure ? item : decode(item)
+      if (value !== skip) out.push(value as A | Failure<E>)
+    }
+    return out
   }
 
   /**
@@ -272,57 +321,38 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
     return Effect.succeed(Chunk.unsafeFromArray((i === items.length ? items : items.slice(0, i)) as Array<A>))
   }
 
-  /** Takes what the mailbox holds, keeping the counts in step, decoded when a `decode` is set. */
-  private taken(items: ReadonlyArray<A | Failure<E>>): ReadonlyArray<A | Failure<E>> {
-    this.queuedCount -= items.length
-    if (this.failuresQueued > 0) for (const item of items) if (item instanceof Failure) this.failuresQueued--
-    const decode = this.options.decode
-    if (decode === undefined) return items
-    // One tight loop over the batch: cheaper than decoding in the socket
-    // callback (parsed objects are not kept alive across reads, see docs/performance.md).
-    const out: Array<A | Failure<E>> = []
-    for (const item of items) {
-      const value = item instanceof Failure ? item : decode(item)
-      if (value !== skip) out.push(value as A | Failure<E>)
-    }
-    return out
-  }
-
   get takeChunk(): Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> {
-    return Effect.suspend(() => {
+    return Effect.suspend((): Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> => {
       if (this.stash.length > 0) {
         const items = this.stash
         this.stash = []
         return this.deliver(items, true)
       }
-      return this.mailbox.takeAll.pipe(
-        Effect.mapError(Option.some),
-        Effect.flatMap(([chunk, done]) => {
-          if (Chunk.isEmpty(chunk)) return done ? Effect.fail(Option.none()) : this.takeChunk
-          const mayFail = this.failuresQueued > 0 || this.options.decode !== undefined
-          const items = this.taken(Chunk.toReadonlyArray(chunk))
-          if (items.length === 0) {
-            this.afterTake(0)
-            return this.takeChunk
-          }
-          return this.deliver(items, mayFail)
-        })
-      )
+      const queue = this.queue
+      if (queue !== undefined && queue.length > 0) {
+        const mayFail = this.failuresQueued > 0 || this.options.decode !== undefined
+        const items = this.taken(queue.drain())
+        if (items.length > 0) return this.deliver(items, mayFail)
+        this.afterTake(0) // all decoded to nothing (skipped): look again
+        return this.takeChunk
+      }
+      if (this.ended !== undefined) return Effect.fail(this.ended)
+      return Effect.zipRight(this.waitIn("chunkTakers"), this.takeChunk)
     })
   }
 
   get take(): Effect.Effect<A, Option.Option<E>> {
-    return Effect.suspend(() => {
+    return Effect.suspend((): Effect.Effect<A, Option.Option<E>> => {
       if (this.stash.length > 0) return this.handOut(this.stash.shift()!)
-      return this.mailbox.take.pipe(
-        Effect.mapError((e) => (isNoSuchElement(e) ? Option.none() : Option.some(e as E))),
-        Effect.flatMap((item) => {
-          const taken = this.taken([item])
-          if (taken.length > 0) return this.handOut(taken[0]!)
-          this.afterTake(0) // it decoded to nothing (skipped): take the next one
-          return this.take
-        })
-      )
+      const queue = this.queue
+      if (queue !== undefined && queue.length > 0) {
+        const taken = this.taken([queue.shift()!])
+        if (taken.length > 0) return this.handOut(taken[0]!)
+        this.afterTake(0) // it decoded to nothing (skipped): take the next one
+        return this.take
+      }
+      if (this.ended !== undefined) return Effect.fail(this.ended)
+      return Effect.zipRight(this.waitIn("takers"), this.take)
     })
   }
 
@@ -335,9 +365,6 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
     return Stream.repeatEffectChunkOption(this.takeChunk)
   }
 }
-
-const isNoSuchElement = (u: unknown): boolean =>
-  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "NoSuchElementException"
 
 /** @internal */
 export const make = <A, E>(options: ReceiveBufferOptions<E>): ReceiveBuffer<A, E> => new ReceiveBufferImpl<A, E>(options)
