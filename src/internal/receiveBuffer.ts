@@ -13,9 +13,21 @@ import { Deque } from "./deque.js"
  * in the same turn); a microtask where there is none (browsers, where
  * `setTimeout(0)` is clamped).
  */
-const afterTurn: (f: () => void) => void = typeof globalThis.setImmediate === "function"
-  ? (f) => void globalThis.setImmediate(f)
-  : (f) => queueMicrotask(f)
+const afterTurn: (f: () => void) => void = (() => {
+  // One timer for every buffer that needs waking this turn (a multiplexer has one buffer per subscription).
+  let pending: Array<() => void> = []
+  const run = () => {
+    const batch = pending
+    pending = []
+    for (const f of batch) f()
+  }
+  const schedule = typeof globalThis.setImmediate === "function"
+    ? () => void globalThis.setImmediate(run)
+    : () => queueMicrotask(run)
+  return (f) => {
+    if (pending.push(f) === 1) schedule()
+  }
+})()
 
 /** @internal */
 export const strategyOf = (policy: OverflowPolicy): "sliding" | "dropping" | "suspend" => {
