@@ -15,7 +15,7 @@ const runs = (workload: string) => workloads === undefined || workloads.includes
 const RUNS = quick ? 1 : 5
 const FEED_N = quick ? 20_000 : 200_000
 const ECHO_N = quick ? 1_000 : 20_000
-const LARGE_N = quick ? 300 : 2_000
+const LARGE_N = quick ? 300 : 10_000
 // this file runs bundled from node_modules/.cache/jetsocket-bench/ (see run.ts); outputs go to bench/
 const dir = process.env.BENCH_DIR ?? fileURLToPath(new URL("../../../bench/", import.meta.url))
 const build = fileURLToPath(new URL(".", import.meta.url))
