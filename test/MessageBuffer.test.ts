@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Exit, Option, Stream } from "effect"
+import { Chunk, Effect, Either, Exit, Fiber, Stream } from "effect"
 import { BufferOverflowError } from "../src/JetSocketError.js"
 import * as MessageBuffer from "../src/MessageBuffer.js"
 
@@ -88,14 +88,14 @@ describe("MessageBuffer: receive buffer without network", () => {
       expect(log).toEqual(["pause"])
       expect(buffer.size()).toBe(10)
       expect(buffer.dropped()).toBe(0)
-      expect(yield* buffer.take).toBe(1)
+      expect(yield* buffer.recv(() => "ended")).toBe(1)
       expect(log).toEqual(["pause"])
       const rest: Array<number> = []
-      for (let i = 0; i < 6; i++) rest.push(yield* buffer.take)
+      for (let i = 0; i < 6; i++) rest.push(yield* buffer.recv(() => "ended"))
       expect(rest).toEqual([2, 3, 4, 5, 6, 7])
       // Reading resumes once the buffer is down to half its capacity.
       expect(log).toEqual(["pause"])
-      rest.push(yield* buffer.take)
+      rest.push(yield* buffer.recv(() => "ended"))
       expect(buffer.size()).toBe(2)
       expect(log).toEqual(["pause", "resume"])
       buffer.offer(11)
@@ -115,6 +115,23 @@ describe("MessageBuffer: receive buffer without network", () => {
       expect(Exit.isFailure(exit)).toBe(true)
     }))
 
+  it.effect("recv waits for the next offer; an interrupted recv leaves the message for the next one", () =>
+    Effect.gen(function*() {
+      const buffer = MessageBuffer.make<number, string>({ capacity: 10, policy: "backpressure" })
+      const waiting = yield* Effect.fork(buffer.recv(() => "ended"))
+      yield* Effect.yieldNow()
+      buffer.offer(1)
+      expect(yield* Fiber.join(waiting)).toBe(1)
+      // A recv interrupted while waiting (a timeout lost the race) must not swallow what comes next.
+      const abandoned = yield* Effect.fork(buffer.recv(() => "ended"))
+      yield* Effect.yieldNow()
+      yield* Fiber.interrupt(abandoned)
+      buffer.offer(2)
+      expect(yield* buffer.recv(() => "ended")).toBe(2)
+      buffer.end()
+      expect(yield* Effect.flip(buffer.recv(() => "ended"))).toBe("ended")
+    }))
+
   it.effect("a per-message failure is delivered in order; the next run continues after it", () =>
     Effect.gen(function*() {
       const buffer = MessageBuffer.make<number, string>({ capacity: 10, policy: "backpressure" })
@@ -128,8 +145,8 @@ describe("MessageBuffer: receive buffer without network", () => {
       expect(first).toEqual([1, 2])
       expect(Either.isLeft(firstRun) && firstRun.left).toBe("bad")
       expect(yield* drain(buffer)).toEqual([3])
-      const after = yield* Effect.either(buffer.take)
-      expect(Either.isLeft(after) && Option.isNone(after.left)).toBe(true)
+      const after = yield* Effect.either(buffer.recv(() => "ended"))
+      expect(Either.isLeft(after) && after.left).toBe("ended")
     }))
 
   it.effect("a failure marker obeys the policy: drop_newest discards it when full", () =>

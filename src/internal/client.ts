@@ -568,13 +568,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
   }
 
   private receiveOne(options?: JetSocket.JetSocket.RecvOptions): Effect.Effect<A, JetSocketError> {
-    const take = this.buffer.take.pipe(
-      Effect.catchAll((error) =>
-        Option.isSome(error)
-          ? Effect.fail(error.value)
-          : Effect.fail(new InvalidStateError({ state: this.stateNow, operation: "recv" }))
-      )
-    )
+    const take = this.buffer.recv(() => new InvalidStateError({ state: this.stateNow, operation: "recv" }))
     if (options?.timeout === undefined) return take
     const timeout = Duration.decode(options.timeout)
     return Effect.timeoutFail(take, {

@@ -2,7 +2,6 @@ import * as Chunk from "effect/Chunk"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
-import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as PubSub from "effect/PubSub"
 import * as Schema from "effect/Schema"
@@ -257,13 +256,7 @@ export const make = (
       channel: sub.channel,
       messages: sub.buffer.stream,
       recv: (recvOptions) => {
-        const take = sub.buffer.take.pipe(
-          Effect.catchAll((error) =>
-            Option.isSome(error)
-              ? Effect.fail(error.value)
-              : Effect.fail(new InvalidStateError({ state: "Unsubscribed", operation: "recv" }))
-          )
-        )
+        const take = sub.buffer.recv(() => new InvalidStateError({ state: "Unsubscribed", operation: "recv" }))
         if (recvOptions?.timeout === undefined) return take
         const timeout = Duration.decode(recvOptions.timeout)
         return Effect.timeoutFail(take, {

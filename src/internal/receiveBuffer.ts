@@ -95,8 +95,11 @@ export interface ReceiveBuffer<A, E> {
   readonly size: () => number
   readonly dropped: () => number
   readonly isDone: () => boolean
-  /** The next message; fails with `Option.none()` when the buffer has ended. */
-  readonly take: Effect.Effect<A, Option.Option<E>>
+  /**
+   * The next message. Once the buffer has ended and is drained, fails with
+   * the error it ended with, or with `onEnd()` when it ended cleanly.
+   */
+  readonly recv: (onEnd: () => E) => Effect.Effect<A, E>
   /** A stream of the messages, pulled in chunks. */
   readonly stream: Stream.Stream<A, E>
 }
@@ -135,7 +138,7 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
   /** The end consumers see once the queue is empty: none (ended) or some(error). */
   private ended: Option.Option<E> | undefined
   /** Consumers waiting for a message: single takes (woken at once) and chunk takes (woken after the turn). */
-  private takers: Array<(effect: Effect.Effect<void>) => void> | undefined
+  private takers: Array<() => void> | undefined
   private chunkTakers: Array<(effect: Effect.Effect<void>) => void> | undefined
   private chunkWakeScheduled = false
 
@@ -254,7 +257,7 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
     const takers = this.takers
     if (takers !== undefined) {
       this.takers = undefined
-      for (const resume of takers) resume(Effect.void)
+      for (const wake of takers) wake()
     }
     if (this.chunkTakers !== undefined && !this.chunkWakeScheduled) {
       this.chunkWakeScheduled = true
@@ -277,17 +280,15 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
     this.wakeChunkTakers()
   }
 
-  /** Suspends until the next wake-up; the consumer then looks again. */
-  private waitIn(list: "takers" | "chunkTakers"): Effect.Effect<void> {
-    return Effect.async<void>((resume) => {
-      ;(this[list] ??= []).push(resume)
+  /** Suspends until the next chunk wake-up; the consumer then looks again. */
+  private readonly nextTurn = (): Effect.Effect<void> =>
+    Effect.async<void>((resume) => {
+      ;(this.chunkTakers ??= []).push(resume)
       return Effect.sync(() => {
-        const waiting = this[list]
-        const i = waiting === undefined ? -1 : waiting.indexOf(resume)
-        if (i >= 0) waiting!.splice(i, 1)
+        const i = this.chunkTakers === undefined ? -1 : this.chunkTakers.indexOf(resume)
+        if (i >= 0) this.chunkTakers!.splice(i, 1)
       })
     })
-  }
 
   private afterTake(count: number) {
     this.flushSpill()
@@ -349,28 +350,47 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
         return this.takeChunk
       }
       if (this.ended !== undefined) return Effect.fail(this.ended)
-      return Effect.zipRight(this.waitIn("chunkTakers"), this.takeChunk)
+      return Effect.zipRight(this.nextTurn(), this.takeChunk)
     })
   }
 
-  get take(): Effect.Effect<A, Option.Option<E>> {
-    return Effect.suspend((): Effect.Effect<A, Option.Option<E>> => {
-      if (this.stash.length > 0) return this.handOut(this.stash.shift()!)
-      const queue = this.queue
-      if (queue !== undefined && queue.length > 0) {
-        const taken = this.taken([queue.shift()!])
-        if (taken.length > 0) return this.handOut(taken[0]!)
-        this.afterTake(0) // it decoded to nothing (skipped): take the next one
-        return this.take
+  recv(onEnd: () => E): Effect.Effect<A, E> {
+    return Effect.suspend(() => this.takeNow(onEnd) ?? this.awaitOne(onEnd))
+  }
+
+  /** Waits for a wake-up, then takes in the consumer's fiber (an interrupted waiter leaves the message queued). */
+  private awaitOne(onEnd: () => E): Effect.Effect<A, E> {
+    return Effect.async<A, E>((resume) => {
+      const wake = () => resume(this.recv(onEnd))
+      ;(this.takers ??= []).push(wake)
+      return Effect.sync(() => {
+        const i = this.takers === undefined ? -1 : this.takers.indexOf(wake)
+        if (i >= 0) this.takers!.splice(i, 1)
+      })
+    })
+  }
+
+  /** The next message or the end, when there is one now. */
+  private takeNow(onEnd: () => E): Effect.Effect<A, E> | undefined {
+    while (true) {
+      let item: A | Failure<E>
+      if (this.stash.length > 0) {
+        item = this.stash.shift()!
+      } else if (this.queue !== undefined && this.queue.length > 0) {
+        const taken = this.taken([this.queue.shift()!])
+        if (taken.length === 0) {
+          this.afterTake(0) // it decoded to nothing (skipped): take the next one
+          continue
+        }
+        item = taken[0]!
+      } else if (this.ended !== undefined) {
+        return Effect.fail(Option.isSome(this.ended) ? this.ended.value : onEnd())
+      } else {
+        return undefined
       }
-      if (this.ended !== undefined) return Effect.fail(this.ended)
-      return Effect.zipRight(this.waitIn("takers"), this.take)
-    })
-  }
-
-  private handOut(item: A | Failure<E>): Effect.Effect<A, Option.Option<E>> {
-    this.afterTake(item instanceof Failure ? 0 : 1)
-    return item instanceof Failure ? Effect.fail(Option.some(item.error)) : Effect.succeed(item)
+      this.afterTake(item instanceof Failure ? 0 : 1)
+      return item instanceof Failure ? Effect.fail(item.error) : Effect.succeed(item)
+    }
   }
 
   get stream(): Stream.Stream<A, E> {
