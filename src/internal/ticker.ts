@@ -38,7 +38,7 @@ export class Ticker {
   private wake: Deferred.Deferred<void> | undefined
   private defects: Array<unknown> = []
 
-  constructor(private readonly clock: Clock.Clock, private readonly runtime: Runtime.Runtime<never>) {}
+  constructor(private readonly clock: Clock.Clock) {}
 
   /** Runs `entry` after `delay` milliseconds (replacing an earlier schedule of it). */
   schedule(entry: TimerEntry, delay: number): void {
@@ -47,7 +47,9 @@ export class Ticker {
     this.entries.add(entry)
     if (!this.running) {
       this.running = true
-      Runtime.runFork(this.runtime)(this.loop, { immediate: false })
+      // The default runtime: the loop sleeps on `this.clock` itself, and must not keep (or run
+      // under) the context, logger or supervisor of whichever client happened to start it.
+      Runtime.runFork(Runtime.defaultRuntime)(this.loop, { immediate: false })
     } else if (entry.due < this.sleepingUntil) {
       this.interruptSleep()
     }
@@ -130,7 +132,7 @@ export const get: Effect.Effect<Ticker> = Effect.gen(function*() {
   const clock = yield* Effect.clock
   let ticker = tickers.get(clock)
   if (ticker === undefined) {
-    ticker = new Ticker(clock, yield* Effect.runtime<never>())
+    ticker = new Ticker(clock)
     tickers.set(clock, ticker)
   }
   return ticker
