@@ -256,5 +256,9 @@ describe("heartbeat under TestClock (deterministic)", () => {
       expect(fake.state.attempts).toBe(2)
       expect(yield* ws.state).toBe("Connected")
       expect(events.filter((e) => e._tag === "Reconnected")).toHaveLength(1)
+      // The heartbeat runs again on the new connection.
+      yield* TestClock.adjust(1000)
+      yield* turn
+      expect(fake.state.pings).toBe(3)
     }))
 })
