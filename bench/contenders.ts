@@ -38,17 +38,21 @@ const jetOptions = {
 const runJet = <A>(eff: Effect.Effect<A, unknown, any>) =>
   Effect.runPromise(eff.pipe(Effect.scoped, Effect.provide(NodeTransport.layer)) as Effect.Effect<A, unknown, never>)
 
+/** ms from `connect` returning to the n-th message of `messages`. */
+const jetCount = <A>(connect: Effect.Effect<JetSocket.JetSocket<A>, unknown, any>, n: number) =>
+  runJet(Effect.gen(function*() {
+    const ws = yield* connect
+    const t0 = now()
+    yield* ws.messages.pipe(Stream.take(n), Stream.runDrain)
+    return now() - t0
+  }))
+
 const jet = (schema: boolean): Contender => ({
   name: schema ? "jetsocket+schema" : "jetsocket",
   feed: (url, n) =>
-    runJet(Effect.gen(function*() {
-      const ws = schema
-        ? yield* JetSocket.connect(url, { ...jetOptions, schema: Tick })
-        : yield* JetSocket.connect(url, jetOptions)
-      const t0 = now()
-      yield* (ws.messages as Stream.Stream<unknown, unknown>).pipe(Stream.take(n), Stream.runDrain)
-      return now() - t0
-    })),
+    schema
+      ? jetCount(JetSocket.connect(url, { ...jetOptions, schema: Tick }), n)
+      : jetCount(JetSocket.connect(url, jetOptions), n),
   echo: (url, payload, n) =>
     runJet(Effect.gen(function*() {
       const ws = yield* JetSocket.connect(url, { ...jetOptions, codec: "text" })
@@ -61,32 +65,29 @@ const jet = (schema: boolean): Contender => ({
       }
       return out
     })),
-  large: (url, n) =>
-    runJet(Effect.gen(function*() {
-      const ws = yield* JetSocket.connect(url, { ...jetOptions, codec: "binary" })
-      const t0 = now()
-      yield* (ws.messages as Stream.Stream<unknown, unknown>).pipe(Stream.take(n), Stream.runDrain)
-      return now() - t0
-    }))
+  large: (url, n) => jetCount(JetSocket.connect(url, { ...jetOptions, codec: "binary" }), n)
 })
+
+/** ms from open to the n-th message, JSON-parsing each one when `parse`. */
+const rawCount = (url: string, n: number, parse: boolean) =>
+  new Promise<number>((resolve, reject) => {
+    const ws = new WebSocket(url)
+    let count = 0
+    let t0 = 0
+    ws.on("error", reject)
+    ws.on("open", () => (t0 = now()))
+    ws.on("message", (data) => {
+      if (parse) JSON.parse(data.toString())
+      if (++count === n) {
+        resolve(now() - t0)
+        ws.close()
+      }
+    })
+  })
 
 const rawWs: Contender = {
   name: "raw ws",
-  feed: (url, n) =>
-    new Promise((resolve, reject) => {
-      const ws = new WebSocket(url)
-      let count = 0
-      let t0 = 0
-      ws.on("error", reject)
-      ws.on("open", () => (t0 = now()))
-      ws.on("message", (data) => {
-        JSON.parse(data.toString())
-        if (++count === n) {
-          resolve(now() - t0)
-          ws.close()
-        }
-      })
-    }),
+  feed: (url, n) => rawCount(url, n, true),
   echo: (url, payload, n) =>
     new Promise((resolve, reject) => {
       const ws = new WebSocket(url)
@@ -107,20 +108,7 @@ const rawWs: Contender = {
         } else next()
       })
     }),
-  large: (url, n) =>
-    new Promise((resolve, reject) => {
-      const ws = new WebSocket(url)
-      let count = 0
-      let t0 = 0
-      ws.on("error", reject)
-      ws.on("open", () => (t0 = now()))
-      ws.on("message", () => {
-        if (++count === n) {
-          resolve(now() - t0)
-          ws.close()
-        }
-      })
-    })
+  large: (url, n) => rawCount(url, n, false)
 }
 
 const runPlatform = <A>(eff: Effect.Effect<A, unknown, Socket.WebSocketConstructor>) =>

@@ -265,7 +265,20 @@ class Client<A> implements JetSocket.JetSocket<A> {
 
   /** @internal the receive buffer's callbacks (see `BufferHooks`) */
   bufferDropped(): void {
-    this.onDrop()
+    this.droppedSinceEvent++
+    if (this.overflowEventScheduled) return
+    this.overflowEventScheduled = true
+    // Coalesce: one event per burst (everything dropped in this turn of the event loop).
+    afterIo(() => {
+      this.overflowEventScheduled = false
+      const dropped = this.droppedSinceEvent
+      this.droppedSinceEvent = 0
+      if (dropped > 0) {
+        this.publish(
+          JetSocketEvent.BufferOverflow({ timestamp: this.now(), dropped, policy: this.bufferConfig.overflowPolicy })
+        )
+      }
+    })
   }
 
   /** @internal */
@@ -341,22 +354,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
     return this.latencyRecorder ??= new LatencyRecorder()
   }
 
-  private onDrop(): void {
-    this.droppedSinceEvent++
-    if (this.overflowEventScheduled) return
-    this.overflowEventScheduled = true
-    // Coalesce: one event per burst (everything dropped in this turn of the event loop).
-    afterIo(() => {
-      this.overflowEventScheduled = false
-      const dropped = this.droppedSinceEvent
-      this.droppedSinceEvent = 0
-      if (dropped > 0) {
-        this.publish(
-          JetSocketEvent.BufferOverflow({ timestamp: this.now(), dropped, policy: this.bufferConfig.overflowPolicy })
-        )
-      }
-    })
-  }
+
 
   private isFatal(error: JetSocketError): boolean {
     if (error.fatal) return true
@@ -417,13 +415,17 @@ class Client<A> implements JetSocket.JetSocket<A> {
     const value = this.codec.decode(item as Frame)
     if (!(value instanceof InvalidMessageError)) return value
     if (this.strict) return ReceiveBuffer.failure(value)
-    this.validationErrors++
-    this.publish(JetSocketEvent.ValidationError({ timestamp: this.now(), error: value }))
+    this.skipInvalid(value)
     return ReceiveBuffer.skip
   }
 
   private invalid(error: InvalidMessageError): void {
     if (this.strict) return this.buffer.offerFailure(error)
+    this.skipInvalid(error)
+  }
+
+  /** `strict: false`: an invalid message is counted, reported and left out. */
+  private skipInvalid(error: InvalidMessageError): void {
     this.validationErrors++
     this.publish(JetSocketEvent.ValidationError({ timestamp: this.now(), error }))
   }

@@ -152,8 +152,6 @@ class WsConnection implements Transport.Connection {
   }
 }
 
-const makeConnection = (socket: WebSocket): Transport.Connection => new WsConnection(socket)
-
 /** Made apart from `connect` so the finalizer does not keep the connect request alive. */
 const terminate = (socket: WebSocket): Effect.Effect<void> =>
   Effect.sync(() => {
@@ -260,7 +258,7 @@ const connect = (request: Transport.ConnectRequest) =>
       })
     }),
     terminate
-  ).pipe(Effect.map(makeConnection))
+  ).pipe(Effect.map((socket): Transport.Connection => new WsConnection(socket)))
 
 /** @internal */
 export const transport: Transport.Transport = Transport.make("node", connect)

@@ -139,7 +139,7 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
   private ended: Option.Option<E> | undefined
   /** Consumers waiting for a message: single takes (woken at once) and chunk takes (woken after the turn). */
   private takers: Array<() => void> | undefined
-  private chunkTakers: Array<(effect: Effect.Effect<void>) => void> | undefined
+  private chunkTakers: Array<() => void> | undefined
   private chunkWakeScheduled = false
 
   constructor(private readonly options: ReceiveBufferOptions<E>) {
@@ -272,7 +272,7 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
     const takers = this.chunkTakers
     if (takers === undefined) return
     this.chunkTakers = undefined
-    for (const resume of takers) resume(Effect.void)
+    for (const wake of takers) wake()
   }
 
   private wakeAll(): void {
@@ -280,15 +280,19 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
     this.wakeChunkTakers()
   }
 
-  /** Suspends until the next chunk wake-up; the consumer then looks again. */
-  private readonly nextTurn = (): Effect.Effect<void> =>
-    Effect.async<void>((resume) => {
-      ;(this.chunkTakers ??= []).push(resume)
-      return Effect.sync(() => {
-        const i = this.chunkTakers === undefined ? -1 : this.chunkTakers.indexOf(resume)
-        if (i >= 0) this.chunkTakers!.splice(i, 1)
-      })
+  /**
+   * Registers a consumer's wake-up; the returned Effect unregisters it (an
+   * interrupted consumer). A woken consumer takes in its own fiber, so one
+   * interrupted before it runs leaves the messages queued.
+   */
+  private waitIn(list: "takers" | "chunkTakers", wake: () => void): Effect.Effect<void> {
+    ;(this[list] ??= []).push(wake)
+    return Effect.sync(() => {
+      const waiting = this[list]
+      const i = waiting === undefined ? -1 : waiting.indexOf(wake)
+      if (i >= 0) waiting!.splice(i, 1)
     })
+  }
 
   private afterTake(count: number) {
     this.flushSpill()
@@ -301,17 +305,25 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
 
   /** Takes items off the queue, keeping the failure count in step, decoded when a `decode` is set. */
   private taken(items: ReadonlyArray<A | Failure<E>>): ReadonlyArray<A | Failure<E>> {
-    if (this.failuresQueued > 0) for (const item of items) if (item instanceof Failure) this.failuresQueued--
-    const decode = this.options.decode
-    if (decode === undefined) return items
+    if (this.failuresQueued === 0 && this.options.decode === undefined) return items
     // One tight loop over the batch: cheaper than decoding in the socket
     // callback (parsed objects are not kept alive across reads, see docs/performance.md).
     const out: Array<A | Failure<E>> = []
     for (const item of items) {
-      const value = item instanceof Failure ? item : decode(item)
-      if (value !== skip) out.push(value as A | Failure<E>)
+      const value = this.takenOne(item)
+      if (value !== skip) out.push(value)
     }
     return out
+  }
+
+  /** One item off the queue: the failure count kept in step, decoded when a `decode` is set. */
+  private takenOne(item: A | Failure<E>): A | Failure<E> | typeof skip {
+    if (item instanceof Failure) {
+      this.failuresQueued--
+      return item
+    }
+    const decode = this.options.decode
+    return decode === undefined ? item : (decode(item) as A | Failure<E> | typeof skip)
   }
 
   /**
@@ -350,7 +362,9 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
         return this.takeChunk
       }
       if (this.ended !== undefined) return Effect.fail(this.ended)
-      return Effect.zipRight(this.nextTurn(), this.takeChunk)
+      return Effect.async<Chunk.Chunk<A>, Option.Option<E>>((resume) =>
+        this.waitIn("chunkTakers", () => resume(this.takeChunk))
+      )
     })
   }
 
@@ -358,16 +372,8 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
     return Effect.suspend(() => this.takeNow(onEnd) ?? this.awaitOne(onEnd))
   }
 
-  /** Waits for a wake-up, then takes in the consumer's fiber (an interrupted waiter leaves the message queued). */
   private awaitOne(onEnd: () => E): Effect.Effect<A, E> {
-    return Effect.async<A, E>((resume) => {
-      const wake = () => resume(this.recv(onEnd))
-      ;(this.takers ??= []).push(wake)
-      return Effect.sync(() => {
-        const i = this.takers === undefined ? -1 : this.takers.indexOf(wake)
-        if (i >= 0) this.takers!.splice(i, 1)
-      })
-    })
+    return Effect.async<A, E>((resume) => this.waitIn("takers", () => resume(this.recv(onEnd))))
   }
 
   /** The next message or the end, when there is one now. */
@@ -377,12 +383,12 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
       if (this.stash.length > 0) {
         item = this.stash.shift()!
       } else if (this.queue !== undefined && this.queue.length > 0) {
-        const taken = this.taken([this.queue.shift()!])
-        if (taken.length === 0) {
+        const taken = this.takenOne(this.queue.shift()!)
+        if (taken === skip) {
           this.afterTake(0) // it decoded to nothing (skipped): take the next one
           continue
         }
-        item = taken[0]!
+        item = taken
       } else if (this.ended !== undefined) {
         return Effect.fail(Option.isSome(this.ended) ? this.ended.value : onEnd())
       } else {

@@ -70,11 +70,7 @@ export class Ticker {
   private runDue(): number | undefined {
     const now = this.clock.unsafeCurrentTimeMillis()
     const due: Array<TimerEntry> = []
-    let next = Number.POSITIVE_INFINITY
-    for (const entry of this.entries) {
-      if (entry.due <= now) due.push(entry)
-      else if (entry.due < next) next = entry.due
-    }
+    for (const entry of this.entries) if (entry.due <= now) due.push(entry)
     for (const entry of due) {
       this.entries.delete(entry)
       entry.scheduled = false
@@ -89,10 +85,8 @@ export class Ticker {
       }
     }
     if (this.entries.size === 0) return undefined
-    if (due.length > 0) {
-      next = Number.POSITIVE_INFINITY
-      for (const entry of this.entries) if (entry.due < next) next = entry.due
-    }
+    let next = Number.POSITIVE_INFINITY
+    for (const entry of this.entries) if (entry.due < next) next = entry.due
     return Math.max(0, next - this.clock.unsafeCurrentTimeMillis())
   }
 
