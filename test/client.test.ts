@@ -1,23 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Duration, Effect, Either, Fiber, Stream } from "effect"
-import * as net from "node:net"
 import * as JetSocket from "../src/JetSocket.js"
 import * as JetSocketError from "../src/JetSocketError.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
+import { closedPort } from "./fixtures/helpers.js"
 
 const sizes = [0, 125, 126, 65535, 65536, 1024 * 1024] as const
-
-/** A port nothing listens on: bind a random one, then free it. */
-const closedPort = Effect.promise(() =>
-  new Promise<number>((resolve) => {
-    const server = net.createServer()
-    server.listen(0, "127.0.0.1", () => {
-      const port = (server.address() as net.AddressInfo).port
-      server.close(() => resolve(port))
-    })
-  })
-)
 
 const realSleep = (ms: number) => Effect.promise(() => new Promise<void>((r) => setTimeout(r, ms)))
 

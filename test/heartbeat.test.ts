@@ -3,7 +3,7 @@
  * stall tolerance, latency figures.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Layer, Option, Stream, TestClock } from "effect"
+import { Duration, Effect, Layer, Option, TestClock } from "effect"
 import type * as net from "node:net"
 import { WebSocketServer } from "ws"
 import * as JetSocket from "../src/JetSocket.js"
@@ -11,24 +11,13 @@ import type { JetSocketEvent } from "../src/JetSocketEvent.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
 import * as Transport from "../src/Transport.js"
+import { recordEvents } from "./fixtures/helpers.js"
 
 const live = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
   it.scopedLive(name, () => body().pipe(Effect.provide(NodeTransport.layer)), 60_000)
 
 const until = (predicate: () => boolean, timeoutMs = 15_000) =>
   TestServer.waitUntil(predicate, timeoutMs).pipe(Effect.orDie)
-
-const recordEvents = (ws: JetSocket.JetSocket<any>, onEvent?: (e: JetSocketEvent) => void) =>
-  Effect.gen(function*() {
-    const events: Array<JetSocketEvent & { at?: number }> = []
-    const stream = yield* ws.subscribeEvents
-    yield* Effect.forkScoped(Stream.runForEach(stream, (e) =>
-      Effect.sync(() => {
-        events.push(Object.assign(e, {}))
-        onEvent?.(e)
-      })))
-    return events
-  })
 
 const busyWait = (ms: number) => {
   const end = Date.now() + ms

@@ -12,6 +12,7 @@ import type { JetSocketError } from "../src/JetSocketError.js"
 import type { JetSocketEvent } from "../src/JetSocketEvent.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
+import { recordEvents } from "./fixtures/helpers.js"
 
 const live = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
   it.scopedLive(name, () => body().pipe(Effect.provide(NodeTransport.layer)), 60_000)
@@ -21,15 +22,6 @@ const until = (predicate: () => boolean, timeoutMs = 15_000) =>
   TestServer.waitUntil(predicate, timeoutMs).pipe(Effect.orDie)
 
 const fast = { base: 20, cap: 200, jitter: false } as const
-
-/** Records every event from the start. */
-const recordEvents = (ws: JetSocket.JetSocket<any>) =>
-  Effect.gen(function*() {
-    const events: Array<JetSocketEvent> = []
-    const stream = yield* ws.subscribeEvents
-    yield* Effect.forkScoped(Stream.runForEach(stream, (e) => Effect.sync(() => events.push(e))))
-    return events
-  })
 
 /** Collects `messages` in the background. */
 const collect = <A>(ws: JetSocket.JetSocket<A>) =>

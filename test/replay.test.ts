@@ -4,6 +4,7 @@ import * as JetSocket from "../src/JetSocket.js"
 import type { JetSocketEvent } from "../src/JetSocketEvent.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
+import { recordEvents } from "./fixtures/helpers.js"
 
 type Item = { readonly seq: number }
 
@@ -19,14 +20,6 @@ const live = <A, E>(name: string, body: () => Effect.Effect<A, E, any>, timeout 
 
 /** Fast reconnects that never grow past 50 ms, even when drops follow each other closely. */
 const reconnect = { base: "5 millis", cap: "50 millis", jitter: false } as const
-
-const eventsOf = (ws: JetSocket.JetSocket<any>) =>
-  Effect.gen(function*() {
-    const events: Array<JetSocketEvent> = []
-    const stream = yield* ws.subscribeEvents
-    yield* Effect.fork(Stream.runForEach(stream, (e) => Effect.sync(() => events.push(e))))
-    return events
-  })
 
 /** Reads `n` messages while the server drops the connection `drops` times, spread over the run. */
 const consumeAcrossDrops = (ws: JetSocket.JetSocket<{ seq: number }>, server: TestServer.TestServer, n: number, drops: number) =>
@@ -103,7 +96,7 @@ describe("sequence_id replay", () => {
             Effect.sync(() => resumes.push(lastSequenceId)).pipe(Effect.zipRight(send({ resume: lastSequenceId })))
         }
       })
-      const events = yield* eventsOf(ws)
+      const events = yield* recordEvents(ws)
       const seqs = yield* consumeAcrossDrops(ws, server, N, DROPS)
       expect(seqs.length).toBe(N)
       expect(seqs).toEqual(range(1, N))
@@ -146,7 +139,7 @@ describe("full_buffer replay", () => {
     Effect.gen(function*() {
       const server = yield* TestServer.make({ handler: TestServer.silent })
       const ws = yield* JetSocket.connect(server.url, { reconnect, replay: { mode: "full_buffer" } })
-      const events = yield* eventsOf(ws)
+      const events = yield* recordEvents(ws)
       yield* ws.send({ n: 0 })
       yield* server.waitUntil(() => server.received().length === 1)
       yield* server.stop
@@ -182,7 +175,7 @@ describe("full_buffer replay", () => {
         }
       })
       const ws = yield* JetSocket.connect(server.url, { reconnect, replay: { mode: "full_buffer" }, heartbeat: false })
-      const events = yield* eventsOf(ws)
+      const events = yield* recordEvents(ws)
       const chunk = "c".repeat(64 * 1024)
       for (let n = 1; n <= K; n++) yield* ws.send({ n, chunk })
       // ~25.6 MB cannot all fit in the loopback socket buffers: part of it is still unconfirmed.
@@ -204,7 +197,7 @@ describe("full_buffer replay", () => {
     Effect.gen(function*() {
       const server = yield* TestServer.make({ handler: TestServer.echo })
       const ws = yield* JetSocket.connect(server.url, { reconnect, replay: { mode: "none" } })
-      const events = yield* eventsOf(ws)
+      const events = yield* recordEvents(ws)
       server.dropAll()
       yield* until(() => server.connectionCount() === 2 && Effect.runSync(ws.state) === "Connected", 10_000, "reconnected")
       yield* ws.send({ ok: true })

@@ -4,13 +4,13 @@
  * re-sent on the next connection.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Stream, TestClock } from "effect"
+import { Effect, Layer, TestClock } from "effect"
 import * as JetSocket from "../src/JetSocket.js"
 import { ConnectionClosedError } from "../src/JetSocketError.js"
-import type { JetSocketEvent } from "../src/JetSocketEvent.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
 import * as Transport from "../src/Transport.js"
+import { recordEvents } from "./fixtures/helpers.js"
 
 const live = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
   it.scopedLive(name, () => body().pipe(Effect.provide(NodeTransport.layer)), 60_000)
@@ -18,14 +18,6 @@ const live = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
 const realSleep = (ms: number) => Effect.promise(() => new Promise<void>((r) => setTimeout(r, ms)))
 const until = (predicate: () => boolean, timeoutMs = 15_000) =>
   TestServer.waitUntil(predicate, timeoutMs).pipe(Effect.orDie)
-
-const recordEvents = (ws: JetSocket.JetSocket<any>) =>
-  Effect.gen(function*() {
-    const events: Array<JetSocketEvent> = []
-    const stream = yield* ws.subscribeEvents
-    yield* Effect.forkScoped(Stream.runForEach(stream, (e) => Effect.sync(() => events.push(e))))
-    return events
-  })
 
 /** Puts the client into an outage: the connection drops and every upgrade is refused (503) until `heal`. */
 const outage = (server: TestServer.TestServer, ws: JetSocket.JetSocket<any>) =>
