@@ -4,61 +4,13 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Fiber, Stream } from "effect"
-import type * as http from "node:http"
 import * as net from "node:net"
-import { type WebSocket, WebSocketServer } from "ws"
 import * as JetSocket from "../src/JetSocket.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import { waitUntil } from "../src/TestServer.js"
+import { wsServer } from "./fixtures/wsServer.js"
 
 const sizes = [0, 125, 126, 65535, 65536, 1024 * 1024] as const
-
-interface Independent {
-  readonly url: string
-  readonly sockets: Array<WebSocket>
-  readonly requests: Array<http.IncomingMessage>
-  readonly closes: Array<{ code: number; reason: string }>
-}
-
-/** A `ws` server on 127.0.0.1; `onConnection` scripts each connection (default: echo). */
-const independent = (options: {
-  readonly onConnection?: (socket: WebSocket) => void
-  readonly verifyClient?: (info: { req: http.IncomingMessage }, done: (ok: boolean, code?: number, message?: string, headers?: http.OutgoingHttpHeaders) => void) => void
-  readonly perMessageDeflate?: boolean
-  readonly handleProtocols?: (protocols: Set<string>) => string | false
-} = {}) =>
-  Effect.acquireRelease(
-    Effect.promise(() =>
-      new Promise<{ wss: WebSocketServer; state: Independent }>((resolve) => {
-        const wss = new WebSocketServer({
-          host: "127.0.0.1",
-          port: 0,
-          perMessageDeflate: options.perMessageDeflate ?? false,
-          ...(options.verifyClient ? { verifyClient: options.verifyClient } : {}),
-          ...(options.handleProtocols ? { handleProtocols: options.handleProtocols } : {})
-        })
-        const state: Independent = { url: "", sockets: [], requests: [], closes: [] }
-        wss.on("connection", (socket, request) => {
-          state.sockets.push(socket)
-          state.requests.push(request)
-          socket.on("close", (code, reason) => state.closes.push({ code, reason: reason.toString() }))
-          if (options.onConnection) options.onConnection(socket)
-          else socket.on("message", (data, isBinary) => socket.send(data, { binary: isBinary }))
-        })
-        wss.on("listening", () => {
-          const port = (wss.address() as net.AddressInfo).port
-          resolve({ wss, state: { ...state, url: `ws://127.0.0.1:${port}` } })
-        })
-      })
-    ),
-    ({ wss }) =>
-      Effect.promise(() =>
-        new Promise<void>((resolve) => {
-          for (const client of wss.clients) client.terminate()
-          wss.close(() => resolve())
-        })
-      )
-  ).pipe(Effect.map(({ state }) => state))
 
 const until = (predicate: () => boolean, timeoutMs = 10_000) =>
   waitUntil(predicate, timeoutMs).pipe(Effect.orDie)
@@ -69,7 +21,7 @@ const live = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
 describe("client against an independent ws WebSocketServer", () => {
   live("text, binary and JSON round trips at 0, 125, 126, 65535, 65536 bytes and 1 MiB", () =>
     Effect.gen(function*() {
-      const server = yield* independent()
+      const server = yield* wsServer()
       const text = yield* JetSocket.connect<string>(server.url, { codec: "text" })
       const json = yield* JetSocket.connect(server.url)
       for (const size of sizes) {
@@ -89,7 +41,7 @@ describe("client against an independent ws WebSocketServer", () => {
 
   live("round trips with permessage-deflate negotiated by the server", () =>
     Effect.gen(function*() {
-      const server = yield* independent({ perMessageDeflate: true })
+      const server = yield* wsServer({ perMessageDeflate: true })
       const ws = yield* JetSocket.connect(server.url, { compression: true })
       yield* until(() => server.sockets.length === 1)
       expect(server.sockets[0]!.extensions).toContain("permessage-deflate")
@@ -102,7 +54,7 @@ describe("client against an independent ws WebSocketServer", () => {
 
   live("headers and subprotocols reach the server", () =>
     Effect.gen(function*() {
-      const server = yield* independent({ handleProtocols: (offered) => offered.has("b") ? "b" : false })
+      const server = yield* wsServer({ handleProtocols: (offered) => offered.has("b") ? "b" : false })
       const ws = yield* JetSocket.make(server.url, { headers: { "x-api-key": "k1" }, protocols: ["a", "b"] })
       const events = yield* ws.subscribeEvents
       const connected = yield* Effect.fork(events.pipe(Stream.filter((e) => e._tag === "Connected"), Stream.take(1), Stream.runCollect))
@@ -115,7 +67,7 @@ describe("client against an independent ws WebSocketServer", () => {
 
   live("401 from verifyClient → ConnectionRefusedError { status 401, fatal, headers }", () =>
     Effect.gen(function*() {
-      const server = yield* independent({
+      const server = yield* wsServer({
         verifyClient: (_, done) => done(false, 401, "Unauthorized", { "www-authenticate": "Basic" })
       })
       const error = yield* Effect.flip(JetSocket.connect(server.url))
@@ -126,7 +78,7 @@ describe("client against an independent ws WebSocketServer", () => {
 
   live("server close with a code → ConnectionClosedError { code, reason }", () =>
     Effect.gen(function*() {
-      const server = yield* independent({ onConnection: (socket) => setTimeout(() => socket.close(4003, "kicked"), 20) })
+      const server = yield* wsServer({ onConnection: (socket) => setTimeout(() => socket.close(4003, "kicked"), 20) })
       const ws = yield* JetSocket.connect(server.url, { reconnect: false })
       const error = yield* Effect.flip(ws.messages.pipe(Stream.runDrain))
       expect(error).toMatchObject({ _tag: "ConnectionClosedError", code: 4003, reason: "kicked", wasClean: true })
@@ -134,7 +86,7 @@ describe("client against an independent ws WebSocketServer", () => {
 
   live("too big → InvalidFrameError 1009; non-JSON → InvalidMessageError and the next message arrives", () =>
     Effect.gen(function*() {
-      const server = yield* independent({
+      const server = yield* wsServer({
         onConnection: (socket) => socket.on("message", (data) => socket.send(data.toString() === "big" ? "x".repeat(5000) : data.toString()))
       })
       const ws = yield* JetSocket.connect(server.url, { maxMessageSize: 4096, reconnect: false })
@@ -149,7 +101,7 @@ describe("client against an independent ws WebSocketServer", () => {
 
   live("reconnects after a TCP drop, and closing the scope sends 1000", () =>
     Effect.gen(function*() {
-      const server = yield* independent()
+      const server = yield* wsServer()
       yield* Effect.scoped(Effect.gen(function*() {
         const ws = yield* JetSocket.connect(server.url, { reconnect: { base: "10 millis", jitter: false } })
         yield* until(() => server.sockets.length === 1)
@@ -192,7 +144,7 @@ describe("client against an independent ws WebSocketServer", () => {
 
   live("recv timeout, send after close, and the state/event sequence", () =>
     Effect.gen(function*() {
-      const server = yield* independent({ onConnection: () => {} })
+      const server = yield* wsServer({ onConnection: () => {} })
       const ws = yield* JetSocket.make(server.url)
       const pull = yield* Stream.toPull(ws.stateChanges)
       const events = yield* ws.subscribeEvents

@@ -4,15 +4,13 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Fiber, Stream } from "effect"
-import type * as http from "node:http"
-import type * as net from "node:net"
-import { type WebSocket, WebSocketServer } from "ws"
 import * as JetSocket from "../src/JetSocket.js"
 import type { JetSocketError } from "../src/JetSocketError.js"
 import type { JetSocketEvent } from "../src/JetSocketEvent.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
 import { recordEvents } from "./fixtures/helpers.js"
+import { type WsServerState, wsServer } from "./fixtures/wsServer.js"
 
 const live = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
   it.scopedLive(name, () => body().pipe(Effect.provide(NodeTransport.layer)), 60_000)
@@ -31,53 +29,7 @@ const collect = <A>(ws: JetSocket.JetSocket<A>) =>
     return { got, fiber }
   })
 
-interface Independent {
-  url: string
-  readonly sockets: Array<WebSocket>
-  readonly requests: Array<http.IncomingMessage>
-  upgrades: number
-}
-
-/** A plain `ws` server; `status(i)` answers the i-th upgrade (0-based) with an HTTP status instead of 101. */
-const independent = (options: {
-  readonly status?: (index: number) => number | undefined
-  readonly onConnection?: (socket: WebSocket) => void
-} = {}) =>
-  Effect.acquireRelease(
-    Effect.promise(() =>
-      new Promise<{ wss: WebSocketServer; state: Independent }>((resolve) => {
-        const state: Independent = { url: "", sockets: [], requests: [], upgrades: 0 }
-        const wss = new WebSocketServer({
-          host: "127.0.0.1",
-          port: 0,
-          verifyClient: (_info, done) => {
-            const status = options.status?.(state.upgrades++)
-            if (status === undefined) done(true)
-            else done(false, status, `status ${status}`)
-          }
-        })
-        wss.on("connection", (socket, request) => {
-          state.sockets.push(socket)
-          state.requests.push(request)
-          if (options.onConnection) options.onConnection(socket)
-          else socket.on("message", (data, isBinary) => socket.send(data, { binary: isBinary }))
-        })
-        wss.on("listening", () => {
-          state.url = `ws://127.0.0.1:${(wss.address() as net.AddressInfo).port}`
-          resolve({ wss, state })
-        })
-      })
-    ),
-    ({ wss }) =>
-      Effect.promise(() =>
-        new Promise<void>((resolve) => {
-          for (const client of wss.clients) client.terminate()
-          wss.close(() => resolve())
-        })
-      )
-  ).pipe(Effect.map(({ state }) => state))
-
-const lastOpen = (state: Independent) => state.sockets[state.sockets.length - 1]!
+const lastOpen = (state: WsServerState) => state.sockets[state.sockets.length - 1]!
 
 describe("reconnect against TestServer", () => {
   live("server drops TCP → Disconnected, Reconnecting, Reconnected; messages keeps flowing", () =>
@@ -225,7 +177,7 @@ describe("reconnect against TestServer", () => {
 describe("reconnect against an independent ws WebSocketServer", () => {
   live("server terminates TCP → reconnect; messages keeps flowing", () =>
     Effect.gen(function*() {
-      const server = yield* independent()
+      const server = yield* wsServer()
       const ws = yield* JetSocket.connect<{ n: number }>(server.url, { reconnect: fast, heartbeat: false })
       const events = yield* recordEvents(ws)
       const { got } = yield* collect(ws)
@@ -243,7 +195,7 @@ describe("reconnect against an independent ws WebSocketServer", () => {
 
   live("server close 1001 → reconnect", () =>
     Effect.gen(function*() {
-      const server = yield* independent()
+      const server = yield* wsServer()
       const ws = yield* JetSocket.connect<string>(server.url, { codec: "text", reconnect: fast, heartbeat: false })
       const events = yield* recordEvents(ws)
       lastOpen(server).close(1001, "restart")
@@ -255,14 +207,14 @@ describe("reconnect against an independent ws WebSocketServer", () => {
 
   live("401 → failure after exactly one attempt; 503 → retried", () =>
     Effect.gen(function*() {
-      const refused = yield* independent({ status: () => 401 })
+      const refused = yield* wsServer({ status: () => 401 })
       const ws = yield* JetSocket.make(refused.url, { reconnect: fast, heartbeat: false })
       const error = yield* Effect.flip(ws.ready)
       expect(error).toMatchObject({ _tag: "ConnectionRefusedError", status: 401, fatal: true })
       yield* realSleep(300)
       expect(refused.upgrades).toBe(1)
 
-      const flaky = yield* independent({ status: (i) => (i < 2 ? 503 : undefined) })
+      const flaky = yield* wsServer({ status: (i) => (i < 2 ? 503 : undefined) })
       const ok = yield* JetSocket.connect<string>(flaky.url, { codec: "text", reconnect: fast, heartbeat: false })
       expect(flaky.upgrades).toBe(3)
       yield* ok.sendText("up")
@@ -272,7 +224,7 @@ describe("reconnect against an independent ws WebSocketServer", () => {
   live("a header Effect yields a new token per attempt (server sees each)", () =>
     Effect.gen(function*() {
       let token = 0
-      const server = yield* independent({ status: (i) => (i === 1 ? 503 : undefined) })
+      const server = yield* wsServer({ status: (i) => (i === 1 ? 503 : undefined) })
       const ws = yield* JetSocket.connect(server.url, {
         reconnect: fast,
         heartbeat: false,
