@@ -132,6 +132,28 @@ describe("MessageBuffer: receive buffer without network", () => {
       expect(yield* Effect.flip(buffer.recv(() => "ended"))).toBe("ended")
     }))
 
+  it.effect("interrupted waits do not pile up (a recv timeout polled on a quiet feed)", () =>
+    Effect.gen(function*() {
+      const buffer = MessageBuffer.make<number, string>({ capacity: 10, policy: "backpressure" })
+      for (let i = 0; i < 500; i++) {
+        const single = yield* Effect.fork(buffer.recv(() => "ended"))
+        const chunk = yield* Effect.fork(Stream.runHead(buffer.stream))
+        yield* Effect.yieldNow()
+        yield* Fiber.interrupt(single)
+        yield* Fiber.interrupt(chunk)
+      }
+      // White box: the waits are not cancelled one by one (see Waiter in internal/receiveBuffer.ts);
+      // a dead one is forgotten when the next consumer waits, so at most the last one is kept.
+      const waiting = buffer as unknown as { takers?: ReadonlyArray<unknown>; chunkTakers?: ReadonlyArray<unknown> }
+      expect(waiting.takers?.length ?? 0).toBeLessThanOrEqual(1)
+      expect(waiting.chunkTakers?.length ?? 0).toBeLessThanOrEqual(1)
+      // and a live consumer still gets the next message
+      const live = yield* Effect.fork(buffer.recv(() => "ended"))
+      yield* Effect.yieldNow()
+      buffer.offer(7)
+      expect(yield* Fiber.join(live)).toBe(7)
+    }))
+
   it.effect("a per-message failure is delivered in order; the next run continues after it", () =>
     Effect.gen(function*() {
       const buffer = MessageBuffer.make<number, string>({ capacity: 10, policy: "backpressure" })

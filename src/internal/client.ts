@@ -569,8 +569,11 @@ class Client<A> implements JetSocket.JetSocket<A> {
     return this.bound.recv ??= (options?: JetSocket.JetSocket.RecvOptions) => this.receiveOne(options)
   }
 
+  /** `recv()`: one description per client, made on first use (a one-at-a-time reader allocates nothing per call). */
+  private takeOne: Effect.Effect<A, JetSocketError> | undefined
+
   private receiveOne(options?: JetSocket.JetSocket.RecvOptions): Effect.Effect<A, JetSocketError> {
-    const take = this.buffer.recv(() => new InvalidStateError({ state: this.stateNow, operation: "recv" }))
+    const take = this.takeOne ??= this.buffer.recv(() => new InvalidStateError({ state: this.stateNow, operation: "recv" }))
     if (options?.timeout === undefined) return take
     const timeout = Duration.decode(options.timeout)
     return Effect.timeoutFail(take, {

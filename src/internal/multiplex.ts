@@ -252,27 +252,29 @@ export const make = (
       Effect.runFork(removeSub(sub))
     }
 
-    const toSubscription = (sub: Sub): Multiplex.Subscription<any> => ({
-      channel: sub.channel,
-      messages: sub.buffer.stream,
-      recv: (recvOptions) => {
-        const take = sub.buffer.recv(() => new InvalidStateError({ state: "Unsubscribed", operation: "recv" }))
-        if (recvOptions?.timeout === undefined) return take
-        const timeout = Duration.decode(recvOptions.timeout)
-        return Effect.timeoutFail(take, {
-          duration: timeout,
-          onTimeout: () => new ConnectionTimeoutError({ operation: "recv", timeout })
-        })
-      },
-      stats: Effect.sync(() => ({
+    const toSubscription = (sub: Sub): Multiplex.Subscription<any> => {
+      const take = sub.buffer.recv(() => new InvalidStateError({ state: "Unsubscribed", operation: "recv" }))
+      return {
         channel: sub.channel,
-        received: sub.received,
-        dropped: sub.buffer.dropped(),
-        queued: sub.buffer.size(),
-        invalid: sub.invalid
-      })),
-      isActive: Effect.sync(() => sub.active)
-    })
+        messages: sub.buffer.stream,
+        recv: (recvOptions) => {
+          if (recvOptions?.timeout === undefined) return take
+          const timeout = Duration.decode(recvOptions.timeout)
+          return Effect.timeoutFail(take, {
+            duration: timeout,
+            onTimeout: () => new ConnectionTimeoutError({ operation: "recv", timeout })
+          })
+        },
+        stats: Effect.sync(() => ({
+          channel: sub.channel,
+          received: sub.received,
+          dropped: sub.buffer.dropped(),
+          queued: sub.buffer.size(),
+          invalid: sub.invalid
+        })),
+        isActive: Effect.sync(() => sub.active)
+      }
+    }
 
     const multiplex: Multiplex.Multiplex<unknown> = {
       [TypeId]: TypeId,
