@@ -9,12 +9,14 @@ import { NodeTransport } from "../src/node.js"
 
 export interface Contender {
   readonly name: string
+  /** A reference row measured on echo only (not a client: no memory, restart or multiplex run). */
+  readonly echoOnly?: true
   /** receive n JSON messages, parse included; ms from the connection's open to the n-th message */
-  readonly feed: (url: string, n: number) => Promise<number>
+  readonly feed?: (url: string, n: number) => Promise<number>
   /** n sequential round trips of `payload`; returns latencies in µs */
   readonly echo: (url: string, payload: string, n: number) => Promise<Array<number>>
   /** receive n binary messages; ms from the connection's open to the n-th message */
-  readonly large: (url: string, n: number) => Promise<number>
+  readonly large?: (url: string, n: number) => Promise<number>
 }
 
 const now = () => performance.now()
@@ -111,6 +113,38 @@ const rawWs: Contender = {
   large: (url, n) => rawCount(url, n, false)
 }
 
+/**
+ * Not a client: the least any Effect program pays per round trip — raw `ws`
+ * driven from a fiber that suspends in `Effect.async` for each reply (no
+ * buffer, reconnect or heartbeat). Echo only; it shows how much of a client's
+ * echo latency is the Effect runtime's fiber resume rather than the client.
+ */
+const effectFloor: Contender = {
+  name: "raw ws in Effect (floor)",
+  echoOnly: true,
+  echo: (url, payload, n) =>
+    Effect.runPromise(Effect.gen(function*() {
+      const ws = new WebSocket(url)
+      yield* Effect.async<void>((resume) => void ws.once("open", () => resume(Effect.void)))
+      let waiter: ((reply: Effect.Effect<string>) => void) | undefined
+      ws.on("message", (data) => {
+        const resume = waiter
+        waiter = undefined
+        resume?.(Effect.succeed(data.toString()))
+      })
+      const reply = Effect.async<string>((resume) => void (waiter = resume))
+      const out: Array<number> = []
+      for (let i = 0; i < n; i++) {
+        const t0 = now()
+        yield* Effect.sync(() => ws.send(payload))
+        yield* reply
+        out.push((now() - t0) * 1000)
+      }
+      ws.close()
+      return out
+    }))
+}
+
 const runPlatform = <A>(eff: Effect.Effect<A, unknown, Socket.WebSocketConstructor>) =>
   Effect.runPromise(eff.pipe(Effect.provide(NodeSocket.layerWebSocketConstructor)))
 
@@ -205,4 +239,4 @@ const party = (): Contender => {
   }
 }
 
-export const contenders: ReadonlyArray<Contender> = [jet(false), jet(true), rawWs, platform, party()]
+export const contenders: ReadonlyArray<Contender> = [jet(false), jet(true), rawWs, platform, party(), effectFloor]

@@ -69,15 +69,15 @@ const throughput = async (port: number) => {
   const feedBytes = feedMessage(120).length
   // warm-up (untimed): JIT every contender's receive path once so the first one measured is not penalised
   for (const c of active) {
-    if (runs("feed")) await c.feed(`ws://127.0.0.1:${port}/feed?n=20000&size=120`, 20000)
+    if (runs("feed") && c.feed) await c.feed(`ws://127.0.0.1:${port}/feed?n=20000&size=120`, 20000)
     if (runs("echo")) await c.echo(`ws://127.0.0.1:${port}/echo`, "warm", 500)
-    if (runs("large")) await c.large(`ws://127.0.0.1:${port}/large?n=50&size=65536`, 50)
+    if (runs("large") && c.large) await c.large(`ws://127.0.0.1:${port}/large?n=50&size=65536`, 50)
   }
   for (let run = 0; run < RUNS; run++) {
     // alternate the order every run so no contender always runs first/last
     const order = run % 2 ? [...active].reverse() : active
     for (const c of order) {
-      if (runs("feed")) {
+      if (runs("feed") && c.feed) {
         const ms = await withTimeout(c.feed(`ws://127.0.0.1:${port}/feed?n=${FEED_N}&size=120`, FEED_N), 120_000, `${c.name} feed`)
         const s = ms / 1000
         record(`feed ${feedBytes} B JSON`, c.name, FEED_N / s, "msgs/s", true)
@@ -90,7 +90,7 @@ const throughput = async (port: number) => {
         record(`echo ${label} p99`, c.name, pct(lat, 99), "µs", false)
       }
 
-      if (!runs("large")) continue
+      if (!runs("large") || !c.large) continue
       const ms = await withTimeout(c.large(`ws://127.0.0.1:${port}/large?n=${LARGE_N}&size=65536`, LARGE_N), 120_000, `${c.name} large`)
       const s1 = ms / 1000
       record("large 64 KiB binary", c.name, (LARGE_N * 65536) / 1e6 / s1, "MB/s", true)
@@ -101,7 +101,7 @@ const throughput = async (port: number) => {
 // memory: each contender in a fresh child process (bench/memory.ts), alternating, RUNS times
 const memory = async (port: number) => {
   const conns = quick ? 200 : 1000
-  const names = active.map((c) => c.name).filter((n) => n !== "jetsocket+schema")
+  const names = active.filter((c) => !c.echoOnly).map((c) => c.name).filter((n) => n !== "jetsocket+schema")
   for (let run = 0; run < Math.max(1, quick ? 1 : 3); run++) {
     for (const name of run % 2 ? [...names].reverse() : names) {
       const out = await new Promise<string>((resolve, reject) => {
@@ -123,7 +123,7 @@ const memory = async (port: number) => {
 
 // restart → flowing: blaster killed, restarted on the same port; time from the new listen to first message
 const restart = async () => {
-  const reconnecting = active.filter((c) => c.name !== "raw ws" && c.name !== "jetsocket+schema")
+  const reconnecting = active.filter((c) => !c.echoOnly && c.name !== "raw ws" && c.name !== "jetsocket+schema")
   const { restartProbe } = await import("./restart.js")
   for (let run = 0; run < (quick ? 1 : RUNS); run++) {
     for (const c of run % 2 ? [...reconnecting].reverse() : reconnecting) {
