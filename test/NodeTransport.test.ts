@@ -37,6 +37,11 @@ const open = (url: string, overrides: Partial<Omit<Transport.ConnectRequest, "ha
     return { connection, seen }
   })
 
+/** Open client TCP sockets of this process. */
+const tcpHandles = () =>
+  ((process as unknown as { _getActiveHandles(): Array<unknown> })._getActiveHandles())
+    .filter((h) => h?.constructor?.name === "Socket" && (h as { remotePort?: number }).remotePort !== undefined).length
+
 const live = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
   it.scopedLive(name, () => body().pipe(Effect.provide(NodeTransport.layer)), 30_000)
 
@@ -141,11 +146,17 @@ describe("NodeTransport", () => {
       }
     }))
 
-  live("a hanging upgrade → ConnectionTimeoutError { operation: connect }", () =>
+  live("a hanging upgrade → ConnectionTimeoutError { operation: connect } after connectTimeout, socket destroyed", () =>
     Effect.gen(function*() {
       const server = yield* TestServer.make({ upgrade: TestServer.hang })
+      const tcpBefore = tcpHandles()
+      const started = Date.now()
       const error = yield* Effect.flip(open(server.url, { connectTimeout: Duration.millis(200) }))
-      expect(error).toMatchObject({ _tag: "ConnectionTimeoutError", operation: "connect" })
+      const elapsed = Date.now() - started
+      expect(error).toMatchObject({ _tag: "ConnectionTimeoutError", operation: "connect", url: server.url })
+      expect(error._tag === "ConnectionTimeoutError" && Duration.toMillis(error.timeout)).toBe(200)
+      expect(elapsed).toBeGreaterThanOrEqual(190)
+      yield* until(() => tcpHandles() <= tcpBefore)
     }))
 
   live("peer close, TCP drop, too big, bad UTF-8 and a reserved opcode map to typed errors", () =>

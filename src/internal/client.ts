@@ -65,15 +65,19 @@ interface PendingRequest {
   readonly reply: Deferred.Deferred<any, JetSocketError>
 }
 
-/** One live transport connection and what the client tracks about it. */
-class Conn {
+/**
+ * One live transport connection and what the client tracks about it. It is
+ * also the transport's handlers and the heartbeat's timer entry, as prototype
+ * methods: an idle connection costs one object here, not a closure per callback.
+ */
+class Conn extends Ticker.TimerEntry implements Transport.Handlers {
   connection: Transport.Connection | undefined
   /** Where the socket and the connection's fibers live; closed when it ends. */
   scope: Scope.CloseableScope | undefined
   /** Why it ended; set once. */
   endedWith: JetSocketError | undefined
-  /** Frames handed to the socket but not yet confirmed written, in order. */
-  readonly inflight = new Deque<Frame>()
+  /** Frames handed to the socket but not yet confirmed written, in order (made on the first tracked write). */
+  inflight: Deque<Frame> | undefined
   /** Incoming frames are held (not delivered) until hooks ran / rotation finished. */
   holding = true
   held: Array<Frame> | undefined
@@ -83,8 +87,8 @@ class Conn {
   pingSentAt: bigint | undefined
   /** `ping()` callers waiting for the next pong. */
   pongWaiters: Array<Deferred.Deferred<void>> | undefined
-  /** The heartbeat's timer entry, when the heartbeat runs on this connection. */
-  beat: Ticker.TimerEntry | undefined
+  /** The heartbeat runs on this connection (it is scheduled on the ticker). */
+  heartbeat = false
   /** The heartbeat sent a ping and waits for its pong. */
   awaitingPong = false
   /** Backpressure pauses counted when that ping was sent. */
@@ -92,7 +96,31 @@ class Conn {
   /** Made only for a fiber that waits for the end (rotation): a Deferred is ~600 B. */
   private endedSignal: Deferred.Deferred<JetSocketError> | undefined
   private writtenCallback: ((error?: Error) => void) | undefined
-  constructor(readonly url: string) {}
+  constructor(private readonly client: Client<any>, readonly url: string) {
+    super()
+  }
+
+  onMessage(data: Frame): void {
+    this.client.receive(this, data)
+  }
+
+  onPong(): void {
+    this.client.onPong(this)
+  }
+
+  onClose(error: JetSocketError): void {
+    this.client.endConnection(this, error)
+  }
+
+  /** The heartbeat's step (see `Client.beat`). */
+  override run(): void {
+    this.client.beat(this)
+  }
+
+  /** Takes what the socket never confirmed writing (to re-send it on the next connection). */
+  unconfirmed(): Array<Frame> {
+    return this.inflight === undefined ? [] : this.inflight.drain()
+  }
 
   /** Completes when the connection ends, with why. */
   get ended(): Effect.Effect<JetSocketError> {
@@ -111,7 +139,7 @@ class Conn {
   /** The write confirmation callback (one per connection, made on the first tracked write). */
   get onWritten(): (error?: Error) => void {
     return this.writtenCallback ??= (error) => {
-      if (error === undefined || error === null) this.inflight.shift()
+      if (error === undefined || error === null) this.inflight?.shift()
     }
   }
 }
@@ -123,11 +151,14 @@ class Conn {
 class BufferHooks implements ReceiveBufferOptions<JetSocketError> {
   readonly capacity: number
   readonly policy: MessageBuffer.OverflowPolicy
-  readonly decode: ((item: unknown) => unknown) | undefined
+  readonly decodes: boolean
   constructor(private readonly client: Client<any>) {
     this.capacity = client.bufferConfig.capacity
     this.policy = client.bufferConfig.overflowPolicy
-    this.decode = client.decodeOnTake ? (item) => client.decodeTaken(item) : undefined
+    this.decodes = client.decodeOnTake
+  }
+  decode(item: unknown): unknown {
+    return this.client.decodeTaken(item)
   }
   onDrop() {
     this.client.bufferDropped()
@@ -365,7 +396,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
   // ------------------------------------------------------------ receive path
 
   /** The transport callback: the start of the hot path. */
-  private receive(conn: Conn, frame: Frame): void {
+  /** @internal */
+  receive(conn: Conn, frame: Frame): void {
     if (conn.endedWith !== undefined && !conn.retiring) return
     if (conn.holding) {
       const held = conn.held ??= []
@@ -441,7 +473,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
     return false
   }
 
-  private onPong(conn: Conn): void {
+  /** @internal */
+  onPong(conn: Conn): void {
     const sentAt = conn.pingSentAt
     if (sentAt === undefined) return
     conn.pingSentAt = undefined
@@ -453,8 +486,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
     if (waiters !== undefined) for (const waiter of waiters) Deferred.unsafeDone(waiter, Exit.void)
     if (conn.awaitingPong) {
       conn.awaitingPong = false
-      if (conn.beat !== undefined && conn.endedWith === undefined) {
-        this.ticker.schedule(conn.beat, Duration.toMillis(this.heartbeat!.interval))
+      if (conn.heartbeat && conn.endedWith === undefined) {
+        this.ticker.schedule(conn, Duration.toMillis(this.heartbeat!.interval))
       }
     }
     this.publish(JetSocketEvent.Pong({ timestamp: this.now(), latency }))
@@ -464,9 +497,10 @@ class Client<A> implements JetSocket.JetSocket<A> {
    * Ends a connection (at most once) and tells whoever waits why. A connection
    * that is up with no fiber waiting on it starts the connecting fiber here.
    */
-  private endConnection(conn: Conn | undefined, error: JetSocketError): void {
+  /** @internal */
+  endConnection(conn: Conn | undefined, error: JetSocketError): void {
     if (conn === undefined || !conn.end(error)) return
-    if (conn.beat !== undefined) this.ticker.cancel(conn.beat)
+    if (conn.heartbeat) this.ticker.cancel(conn)
     if (conn === this.watched) {
       this.watched = undefined
       if (!conn.retiring && this.closing === undefined) this.startSupervisor(this.connectLoop([conn, error]))
@@ -494,7 +528,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
     this.messagesSent++
     this.bytesSent += frameSize(frame)
     if (track) {
-      conn.inflight.push(frame)
+      ;(conn.inflight ??= new Deque()).push(frame)
       conn.connection!.send(frame, conn.onWritten)
     } else {
       conn.connection!.send(frame)
@@ -751,7 +785,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
       const protocols = protocolsOption === undefined ? [] : typeof protocolsOption === "string" ? [protocolsOption] : protocolsOption
       this.currentUrl = url
       this.publish(JetSocketEvent.Connecting({ timestamp: this.now(), url, attempt }))
-      const conn = new Conn(url)
+      const conn = new Conn(this, url)
       const scope = yield* Scope.fork(this.scope, ExecutionStrategy.sequential)
       const connection = yield* this.transport.connect({
         url,
@@ -762,11 +796,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
         connectTimeout: this.connectTimeout,
         tls: this.options.tls,
         agent: this.options.agent,
-        handlers: {
-          onMessage: (data) => this.receive(conn, data),
-          onPong: () => this.onPong(conn),
-          onClose: (error) => this.endConnection(conn, error)
-        }
+        handlers: conn
       }).pipe(
         Effect.timeoutFail({
           duration: this.connectTimeout,
@@ -789,8 +819,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
       // Without ping frames (browsers) only an application ping can prove liveness.
       const heartbeat = this.heartbeat
       if (heartbeat !== undefined && (connection.canPing || heartbeat.application !== undefined)) {
-        conn.beat = new Ticker.TimerEntry(() => this.beat(conn))
-        this.ticker.schedule(conn.beat, Duration.toMillis(heartbeat.interval))
+        conn.heartbeat = true
+        this.ticker.schedule(conn, Duration.toMillis(heartbeat.interval))
       }
       return conn
     })
@@ -807,7 +837,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
    * pong's deadline), or, at the deadline, judge. A pong reschedules the next
    * ping (see `onPong`).
    */
-  private beat(conn: Conn): void {
+  /** @internal */
+  beat(conn: Conn): void {
     const config = this.heartbeat!
     if (conn.endedWith !== undefined) return
     if (!conn.awaitingPong) {
@@ -815,7 +846,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
       conn.awaitingPong = true
       conn.pausesAtPing = this.bufferPauses
       this.sendPing(conn)
-      this.ticker.schedule(conn.beat!, Duration.toMillis(config.timeout))
+      this.ticker.schedule(conn, Duration.toMillis(config.timeout))
       return
     }
     // The deadline passed; let pending socket input (a pong that arrived while
@@ -827,7 +858,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
       if (this.bufferPaused || this.bufferPauses !== conn.pausesAtPing) {
         conn.awaitingPong = false
         conn.pingSentAt = undefined
-        this.ticker.schedule(conn.beat!, Duration.toMillis(config.interval))
+        this.ticker.schedule(conn, Duration.toMillis(config.interval))
         return
       }
       const error = new ConnectionTimeoutError({ operation: "pong", timeout: config.timeout, url: conn.url })
@@ -962,7 +993,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
       if (this.closing !== undefined) return false
       const droppedAt = this.now()
       this.current = undefined
-      this.sendQueue.unshiftAll(last.inflight.drain())
+      this.sendQueue.unshiftAll(last.unconfirmed())
       const code = ended._tag === "ConnectionClosedError" ? ended.code : ended._tag === "InvalidFrameError" ? ended.closeCode : 1006
       const reason = ended._tag === "ConnectionClosedError" ? ended.reason : ended.message
       this.publish(JetSocketEvent.Disconnected({ timestamp: droppedAt, code, reason }))
@@ -1063,7 +1094,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
       // Sends go to the new socket from now on; the old one finishes its close handshake.
       this.current = fresh
       yield* this.retire(old, 1000, "connection rotated")
-      for (const frame of old.inflight.drain()) this.write(fresh, frame)
+      for (const frame of old.unconfirmed()) this.write(fresh, frame)
       this.release(fresh)
       this.publish(JetSocketEvent.Connected({ timestamp: this.now(), url: fresh.url, protocol: fresh.connection!.protocol }))
       return fresh

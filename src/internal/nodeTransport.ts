@@ -59,9 +59,6 @@ const isHandshakeViolation = (message: string): boolean =>
 
 const refusal = (url: string, error: Error & { code?: string }): ConnectionError | InvalidFrameError => {
   const message = error.message
-  if (message === "Opening handshake has timed out") {
-    return new ConnectionTimeoutError({ operation: "connect", timeout: Duration.zero, url })
-  }
   if (isHandshakeViolation(message)) {
     return new InvalidFrameError({ closeCode: 1002, reason: `invalid handshake: ${message}`, url })
   }
@@ -177,7 +174,7 @@ const attachSession = (socket: WebSocket, handlers: Transport.Handlers, url: str
   socket.on("message", (data: Buffer, isBinary: boolean) => {
     handlers.onMessage(isBinary ? data : data.toString("utf8"))
   })
-  socket.on("pong", handlers.onPong)
+  socket.on("pong", (data: Buffer) => handlers.onPong(data))
 }
 
 const connect = (request: Transport.ConnectRequest) =>
@@ -196,7 +193,8 @@ const connect = (request: Transport.ConnectRequest) =>
               ? false
               : { threshold: request.compression.threshold, clientNoContextTakeover: false },
             maxPayload: request.maxMessageSize,
-            handshakeTimeout: Duration.toMillis(request.connectTimeout),
+            // No `handshakeTimeout`: ws implements it as the socket's idle timeout, whose
+            // Timeout object then stays on every open socket (~150 B each); see `timer` below.
             followRedirects: false,
             ...(tls.ca !== undefined ? { ca: tls.ca as string } : {}),
             ...(tls.cert !== undefined ? { cert: tls.cert as string } : {}),
@@ -215,8 +213,18 @@ const connect = (request: Transport.ConnectRequest) =>
         const settle = (effect: Effect.Effect<WebSocket, ConnectionError | InvalidFrameError>) => {
           if (settled) return
           settled = true
+          clearTimeout(timer)
           resume(effect)
         }
+        const abandon = () => {
+          socket.removeAllListeners()
+          socket.on("error", () => {})
+          socket.terminate()
+        }
+        const timer = setTimeout(() => {
+          settle(Effect.fail(new ConnectionTimeoutError({ operation: "connect", timeout: request.connectTimeout, url })))
+          abandon()
+        }, Duration.toMillis(request.connectTimeout))
 
         socket.on("unexpected-response", (req, res) => {
           const status = res.statusCode ?? 0
@@ -251,9 +259,8 @@ const connect = (request: Transport.ConnectRequest) =>
         })
         return Effect.sync(() => {
           settled = true
-          socket.removeAllListeners()
-          socket.on("error", () => {})
-          socket.terminate()
+          clearTimeout(timer)
+          abandon()
         })
       })
     }),

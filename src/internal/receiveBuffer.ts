@@ -100,7 +100,9 @@ export interface ReceiveBufferOptions<E> {
    * `decodeOnTake` in the client): the value, a {@link failure}, or
    * {@link skip} to leave the item out.
    */
-  readonly decode?: ((item: unknown) => unknown) | undefined
+  readonly decode?: (item: unknown) => unknown
+  /** `decode` is set and turned on (an options object with a prototype `decode` may leave it off). */
+  readonly decodes?: boolean
   readonly _E?: (e: E) => void
 }
 
@@ -340,9 +342,9 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
     if (count > 0) this.options.onTake?.(count)
   }
 
-  /** Takes items off the queue, keeping the failure count in step, decoded when a `decode` is set. */
+  /** Takes items off the queue, keeping the failure count in step, decoded when `decodes` is on. */
   private taken(items: ReadonlyArray<A | Failure<E>>): ReadonlyArray<A | Failure<E>> {
-    if (this.failuresQueued === 0 && this.options.decode === undefined) return items
+    if (this.failuresQueued === 0 && !this.options.decodes) return items
     // One tight loop over the batch: cheaper than decoding in the socket
     // callback (parsed objects are not kept alive across reads, see docs/performance.md).
     const out: Array<A | Failure<E>> = []
@@ -353,14 +355,13 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
     return out
   }
 
-  /** One item off the queue: the failure count kept in step, decoded when a `decode` is set. */
+  /** One item off the queue: the failure count kept in step, decoded when `decodes` is on. */
   private takenOne(item: A | Failure<E>): A | Failure<E> | typeof skip {
     if (item instanceof Failure) {
       this.failuresQueued--
       return item
     }
-    const decode = this.options.decode
-    return decode === undefined ? item : (decode(item) as A | Failure<E> | typeof skip)
+    return this.options.decodes ? (this.options.decode!(item) as A | Failure<E> | typeof skip) : item
   }
 
   /**
@@ -392,7 +393,7 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
       }
       const queue = this.queue
       if (queue !== undefined && queue.length > 0) {
-        const mayFail = this.failuresQueued > 0 || this.options.decode !== undefined
+        const mayFail = this.failuresQueued > 0 || this.options.decodes === true
         const items = this.taken(queue.drain())
         if (items.length > 0) return this.deliver(items, mayFail)
         this.afterTake(0) // all decoded to nothing (skipped): look again

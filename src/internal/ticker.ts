@@ -7,14 +7,19 @@ import * as Runtime from "effect/Runtime"
 
 /**
  * A timer entry: `run` is called once the clock reaches `due`. Schedule it
- * again from `run` (or anywhere) to make it periodic.
+ * again from `run` (or anywhere) to make it periodic. Either give the
+ * callback, or extend the class and override `run` (a client's connection is
+ * its own heartbeat entry: no closure per connection).
  *
  * @internal
  */
 export class TimerEntry {
   due = 0
   scheduled = false
-  constructor(readonly run: () => void) {}
+  constructor(private readonly callback?: () => void) {}
+  run(): void {
+    this.callback?.()
+  }
 }
 
 /**
