@@ -105,6 +105,24 @@ describe("close() in every state", () => {
       expect(states(ws)).toBe("Closed")
     }))
 
+  live("while a connect hook runs on a new connection: that socket is closed with 1000 too", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.make({ handler: TestServer.silent })
+      const baseline = tcpHandles()
+      const ws = yield* JetSocket.connect(server.url, { heartbeat: false, reconnect: { base: 0, jitter: false } })
+      let hooked = 0
+      yield* ws.onConnect(() => Effect.zipRight(Effect.sync(() => hooked++), Effect.never))
+      server.dropAll()
+      // the replacement is open on the server, its (never ending) hook is running
+      yield* until(() => hooked === 1 && server.connections().length === 1)
+      expect(states(ws)).toBe("Reconnecting")
+      yield* ws.close()
+      yield* server.waitUntil(() => server.closes().some((c) => c.code === 1000))
+      expect(states(ws)).toBe("Closed")
+      yield* until(() => server.connections().length === 0)
+      yield* settleTo(baseline)
+    }))
+
   live("after a fatal failure: close is a no-op that still succeeds", () =>
     Effect.gen(function*() {
       const server = yield* TestServer.make({ upgrade: TestServer.refuse(401) })

@@ -72,7 +72,7 @@ interface PendingRequest {
  */
 class Conn extends Ticker.TimerEntry implements Transport.Handlers {
   connection: Transport.Connection | undefined
-  /** Where the socket and the connection's fibers live; closed when it ends. */
+  /** Where the socket lives; closed when it ends. */
   scope: Scope.CloseableScope | undefined
   /** Why it ended; set once. */
   endedWith: JetSocketError | undefined
@@ -233,6 +233,12 @@ class Client<A> implements JetSocket.JetSocket<A> {
   /** The connecting fiber: it runs from a drop (or the start) until a connection is up, then ends. */
   private supervisor: Fiber.RuntimeFiber<void, never> | undefined
   /**
+   * A connection being opened or set up (not yet `current`). With `current`,
+   * it is every socket the client may have open: the client has no `Scope` of
+   * its own (~0.6 KiB per client), so `close` closes these two itself.
+   */
+  private opening: Conn | undefined
+  /**
    * The connection that is up with no fiber waiting on it: its end (a
    * transport callback) starts the next connecting fiber.
    */
@@ -264,8 +270,6 @@ class Client<A> implements JetSocket.JetSocket<A> {
     private readonly urlOption: JetSocket.JetSocket.Dynamic<string>,
     private readonly options: JetSocket.JetSocket.Options<A, any>,
     private readonly transport: Transport.Transport,
-    /** The client's own scope: connections and fibers live here, closed last by `close`. */
-    private readonly scope: Scope.CloseableScope,
     private readonly clock: Clock.Clock,
     private readonly runtime: Runtime.Runtime<never>,
     private readonly ticker: Ticker.Ticker,
@@ -507,9 +511,9 @@ class Client<A> implements JetSocket.JetSocket<A> {
     }
   }
 
-  /** Starts the connecting fiber in the client's scope (closing the client interrupts it). */
+  /** Starts the connecting fiber (closing the client interrupts it). */
   private startSupervisor(effect: Effect.Effect<void>): void {
-    const fiber = Runtime.runFork(this.runtime)(effect, { scope: this.scope, immediate: false })
+    const fiber = Runtime.runFork(this.runtime)(effect, { immediate: false })
     this.supervisor = fiber
     // A finished fiber holds its whole state: let it go.
     fiber.addObserver(() => {
@@ -786,7 +790,10 @@ class Client<A> implements JetSocket.JetSocket<A> {
       this.currentUrl = url
       this.publish(JetSocketEvent.Connecting({ timestamp: this.now(), url, attempt }))
       const conn = new Conn(this, url)
-      const scope = yield* Scope.fork(this.scope, ExecutionStrategy.sequential)
+      // Its own scope, not a child of another: nothing else holds it, and `close` reaches it through `opening`.
+      const scope = yield* Scope.make(ExecutionStrategy.sequential)
+      conn.scope = scope
+      this.opening = conn
       const connection = yield* this.transport.connect({
         url,
         headers,
@@ -803,7 +810,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
           onTimeout: () => new ConnectionTimeoutError({ operation: "connect", timeout: this.connectTimeout, url })
         }),
         Scope.extend(scope),
-        Effect.tapError(() => Scope.close(scope, Exit.void)),
+        Effect.onError(() => this.dispose(conn)),
         Effect.mapError((error) =>
           // ws reports its own handshake timeout without the duration: fill it in.
           error._tag === "ConnectionTimeoutError" && Duration.isZero(error.timeout)
@@ -815,7 +822,6 @@ class Client<A> implements JetSocket.JetSocket<A> {
       conn.connection = connection
       conn.openedAt = this.now()
       if (this.bufferPaused) connection.pause()
-      conn.scope = scope
       // Without ping frames (browsers) only an application ping can prove liveness.
       const heartbeat = this.heartbeat
       if (heartbeat !== undefined && (connection.canPing || heartbeat.application !== undefined)) {
@@ -828,7 +834,10 @@ class Client<A> implements JetSocket.JetSocket<A> {
 
   /** Closes an ended connection's scope (the socket is released, nothing of it stays behind). */
   private dispose(conn: Conn): Effect.Effect<void> {
-    return conn.scope === undefined ? Effect.void : Scope.close(conn.scope, Exit.void)
+    return Effect.suspend(() => {
+      if (this.opening === conn) this.opening = undefined
+      return conn.scope === undefined ? Effect.void : Scope.close(conn.scope, Exit.void)
+    })
   }
 
 
@@ -872,10 +881,10 @@ class Client<A> implements JetSocket.JetSocket<A> {
     return Effect.suspend(() => {
       conn.retiring = true
       const connection = conn.connection
-      const scope = conn.scope
       const close = connection === undefined ? Effect.void : connection.close(code, reason, this.closeTimeout)
       return close.pipe(
-        Effect.zipRight(scope === undefined ? Effect.void : Scope.close(scope, Exit.void)),
+        // Even when interrupted mid-handshake: the socket must not outlive the client.
+        Effect.ensuring(this.dispose(conn)),
         Effect.ensuring(Effect.sync(() => this.endConnection(conn, new InvalidStateError({ state: "Closed", operation: "receive" }))))
       )
     })
@@ -906,6 +915,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
       }
       // Atomically: flush queued sends, then make this the current connection.
       this.current = conn
+      this.opening = undefined
       const flushed = this.flushSendQueue(conn)
       if (reconnected && this.replay.mode === "full_buffer") {
         const now = this.now()
@@ -1093,6 +1103,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
       }
       // Sends go to the new socket from now on; the old one finishes its close handshake.
       this.current = fresh
+      this.opening = undefined
       yield* this.retire(old, 1000, "connection rotated")
       for (const frame of old.unconfirmed()) this.write(fresh, frame)
       this.release(fresh)
@@ -1148,6 +1159,9 @@ class Client<A> implements JetSocket.JetSocket<A> {
         this.current = undefined
         if (conn !== undefined) yield* this.retire(conn, code, reason)
         if (this.supervisor !== undefined) yield* Fiber.interrupt(this.supervisor)
+        // A connection the interrupted fiber was opening or setting up (hooks, replay, rotation).
+        const opening = this.opening
+        if (opening !== undefined) yield* this.retire(opening, code, reason)
         if (this.pending !== undefined) this.failPending(new InvalidStateError({ state: "Closed", operation: "request" }))
         this.settleFirstOpen(Exit.fail(new InvalidStateError({ state: "Closed", operation: "connect" })))
         if (this.terminal === undefined) {
@@ -1159,7 +1173,6 @@ class Client<A> implements JetSocket.JetSocket<A> {
         this.eventsClosed = true
         if (this.pubsub !== undefined) yield* PubSub.shutdown(this.pubsub)
       }).pipe(
-        Effect.ensuring(Scope.close(this.scope, Exit.void)),
         Effect.ensuring(Deferred.succeed(closing, undefined))
       )
     }))
@@ -1179,12 +1192,11 @@ export const make = <A = unknown, I = any>(
   Effect.gen(function*() {
     const transport = yield* Transport.Transport
     const userScope = yield* Effect.scope
-    const scope = yield* Scope.make()
     const clock = yield* Effect.clock
     const runtime = yield* Effect.runtime<never>()
     const ticker = yield* Ticker.get
     const firstOpen = Deferred.unsafeMake<void, JetSocketError>(FiberId.none)
-    const client = new Client<A>(url, options as JetSocket.JetSocket.Options<A, any>, transport, scope, clock, runtime, ticker, firstOpen)
+    const client = new Client<A>(url, options as JetSocket.JetSocket.Options<A, any>, transport, clock, runtime, ticker, firstOpen)
     // Closing the user's scope closes the socket (1000) first, then everything the client started.
     yield* Scope.addFinalizer(userScope, Effect.suspend(() => client.close()))
     client.start()
