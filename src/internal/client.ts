@@ -36,6 +36,7 @@ import { LatencyRecorder } from "./latency.js"
 import * as ReceiveBuffer from "./receiveBuffer.js"
 import type { ReceiveBufferOptions } from "./receiveBuffer.js"
 import { ClientMetrics } from "./metrics.js"
+import * as SharedRuntime from "./sharedRuntime.js"
 import * as Ticker from "./ticker.js"
 
 /** @internal */
@@ -1193,7 +1194,8 @@ export const make = <A = unknown, I = any>(
     const transport = yield* Transport.Transport
     const userScope = yield* Effect.scope
     const clock = yield* Effect.clock
-    const runtime = yield* Effect.runtime<never>()
+    // one Runtime for the clients a fiber makes in a row (see internal/sharedRuntime.ts)
+    const runtime = SharedRuntime.share(yield* Effect.runtime<never>())
     const ticker = yield* Ticker.get
     const firstOpen = Deferred.unsafeMake<void, JetSocketError>(FiberId.none)
     const client = new Client<A>(url, options as JetSocket.JetSocket.Options<A, any>, transport, clock, runtime, ticker, firstOpen)
