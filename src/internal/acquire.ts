@@ -18,9 +18,7 @@ export const acquireInterruptible = <A, E, R>(
 ): Effect.Effect<A, E, R | Scope.Scope> =>
   Effect.flatMap(Effect.scope, (scope) =>
     Effect.uninterruptibleMask((restore) =>
-      Effect.tap(restore(acquire), (a) => Scope.addFinalizer(scope, finalizer(release, a)))
+      // `release(a)` is made now: it holds `a` only (not the acquire and its inputs), and no
+      // closure is kept per resource just to make it later.
+      Effect.tap(restore(acquire), (a) => Scope.addFinalizer(scope, release(a)))
     ))
-
-/** Top level, so the finalizer's closure holds `release` and `a` only (not the acquire and its inputs). */
-const finalizer = <A>(release: (a: A) => Effect.Effect<void>, a: A): Effect.Effect<void> =>
-  Effect.suspend(() => release(a))

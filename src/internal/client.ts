@@ -153,9 +153,12 @@ class BufferHooks implements ReceiveBufferOptions<JetSocketError> {
   readonly capacity: number
   readonly policy: MessageBuffer.OverflowPolicy
   readonly decodes: boolean
-  constructor(private readonly client: Client<any>) {
-    this.capacity = client.bufferConfig.capacity
-    this.policy = client.bufferConfig.overflowPolicy
+  constructor(
+    private readonly client: Client<any>,
+    config: { readonly capacity: number; readonly overflowPolicy: MessageBuffer.OverflowPolicy }
+  ) {
+    this.capacity = config.capacity
+    this.policy = config.overflowPolicy
     this.decodes = client.decodeOnTake
   }
   decode(item: unknown): unknown {
@@ -183,8 +186,11 @@ class Decoded {
   constructor(readonly value: unknown) {}
 }
 
+/** Most clients replay nothing: one shared setting. */
+const noReplay: MessageBuffer.ReplayConfig<any> = { mode: "none" }
+
 class Client<A> implements JetSocket.JetSocket<A> {
-  readonly [TypeId]: typeof TypeId = TypeId
+  declare readonly [TypeId]: typeof TypeId
 
   // --- configuration
   private readonly codec: Codec.SyncCodec<A>
@@ -193,8 +199,6 @@ class Client<A> implements JetSocket.JetSocket<A> {
   private reconnectPolicy: Backoff.ReconnectPolicy | undefined
   private readonly reconnectEnabled: boolean
   private readonly heartbeat: Heartbeat.Resolved | undefined
-  /** @internal */
-  readonly bufferConfig: ReturnType<typeof MessageBuffer.resolve<A>>
   private readonly sendCapacity: number
   private readonly closeTimeout: Duration.Duration
   private readonly connectTimeout: Duration.Duration
@@ -217,7 +221,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
   private stateNow: State = "Idle"
   private currentUrl: string
   private current: Conn | undefined
-  private readonly sendQueue = new Deque<Frame>()
+  /** Sends waiting for a connection (made on the first one that has to wait). */
+  private queuedSends: Deque<Frame> | undefined
   // Made on first use: an idle connection should cost little more than its socket (see docs/performance.md).
   private pending: Set<PendingRequest> | undefined
   private hooks: Set<(context: JetSocket.ConnectContext) => Effect.Effect<void, JetSocketError>> | undefined
@@ -284,19 +289,19 @@ class Client<A> implements JetSocket.JetSocket<A> {
     this.strict = options.strict ?? true
     this.reconnectEnabled = options.reconnect !== false
     this.heartbeat = Heartbeat.resolve(options.heartbeat)
-    this.bufferConfig = MessageBuffer.resolve(options.buffer)
+    const bufferConfig = MessageBuffer.resolve(options.buffer)
     this.sendCapacity = options.sendQueue === false ? 0 : options.sendQueue ?? DEFAULTS.sendQueue
     this.closeTimeout = Duration.decode(options.closeTimeout ?? DEFAULTS.closeTimeout)
     this.connectTimeout = Duration.decode(options.connectTimeout ?? DEFAULTS.connectTimeout)
     this.maxAge = options.maxConnectionAge === undefined ? undefined : Duration.decode(options.maxConnectionAge)
-    const dedup = this.bufferConfig.dedup
+    const dedup = bufferConfig.dedup
     this.dedup = dedup === undefined ? undefined : MessageBuffer.makeDedupWindow(dedup.window)
     this.dedupKey = dedup?.key
-    this.replay = options.replay ?? { mode: "none" }
+    this.replay = options.replay ?? noReplay
     this.currentUrl = typeof urlOption === "string" ? urlOption : "<dynamic>"
     this.decodeOnTake = this.heartbeat?.application === undefined && this.dedup === undefined &&
       this.replay.sequenceKey === undefined
-    this.buffer = MessageBuffer.make<A, JetSocketError>(new BufferHooks(this))
+    this.buffer = MessageBuffer.make<A, JetSocketError>(new BufferHooks(this, bufferConfig))
   }
 
   /** @internal the receive buffer's callbacks (see `BufferHooks`) */
@@ -311,7 +316,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
       this.droppedSinceEvent = 0
       if (dropped > 0) {
         this.publish(
-          JetSocketEvent.BufferOverflow({ timestamp: this.now(), dropped, policy: this.bufferConfig.overflowPolicy })
+          JetSocketEvent.BufferOverflow({ timestamp: this.now(), dropped, policy: this.buffer.policy })
         )
       }
     })
@@ -319,7 +324,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
 
   /** @internal */
   bufferOverflowed(): void {
-    this.endConnection(this.current, new BufferOverflowError({ capacity: this.bufferConfig.capacity, buffer: "receive" }))
+    this.endConnection(this.current, new BufferOverflowError({ capacity: this.buffer.capacity, buffer: "receive" }))
   }
 
   /** @internal */
@@ -408,7 +413,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
       const held = conn.held ??= []
       held.push(frame)
       // Holding is short (hooks, rotation); still, never hold more than a buffer's worth.
-      if (held.length === this.bufferConfig.capacity) conn.connection?.pause()
+      if (held.length === this.buffer.capacity) conn.connection?.pause()
       return
     }
     this.deliver(conn, frame)
@@ -550,15 +555,16 @@ class Client<A> implements JetSocket.JetSocket<A> {
       this.write(conn, frame, false)
       return undefined
     }
-    if (conn !== undefined && this.sendQueue.length === 0 && conn.connection!.isOpen()) {
+    const queued = this.queuedSends
+    if (conn !== undefined && (queued === undefined || queued.length === 0) && conn.connection!.isOpen()) {
       this.write(conn, frame)
       return undefined
     }
     if (this.sendCapacity === 0) return new InvalidStateError({ state: this.stateNow, operation: "send" })
-    if (this.sendQueue.length >= this.sendCapacity) {
+    if (queued !== undefined && queued.length >= this.sendCapacity) {
       return new BufferOverflowError({ capacity: this.sendCapacity, buffer: "send" })
     }
-    this.sendQueue.push(frame)
+    ;(this.queuedSends ??= new Deque()).push(frame)
     return undefined
   }
 
@@ -593,7 +599,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
 
   /** Writes the queued sends (and what the previous socket never wrote), then opens the gate. */
   private flushSendQueue(conn: Conn): number {
-    const frames = this.sendQueue.drain()
+    const frames = this.queuedSends === undefined ? [] : this.queuedSends.drain()
     for (const frame of frames) this.write(conn, frame)
     return frames.length
   }
@@ -735,7 +741,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
       dropped: this.buffer.dropped(),
       deduplicated: this.deduplicated,
       validationErrors: this.validationErrors,
-      sendQueueSize: this.sendQueue.length
+      sendQueueSize: this.queuedSends?.length ?? 0
     }
   }
 
@@ -1004,7 +1010,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
       if (this.closing !== undefined) return false
       const droppedAt = this.now()
       this.current = undefined
-      this.sendQueue.unshiftAll(last.unconfirmed())
+      const unconfirmed = last.unconfirmed()
+      if (unconfirmed.length > 0) (this.queuedSends ??= new Deque()).unshiftAll(unconfirmed)
       const code = ended._tag === "ConnectionClosedError" ? ended.code : ended._tag === "InvalidFrameError" ? ended.closeCode : 1006
       const reason = ended._tag === "ConnectionClosedError" ? ended.reason : ended.message
       this.publish(JetSocketEvent.Disconnected({ timestamp: droppedAt, code, reason }))
@@ -1184,6 +1191,9 @@ class Client<A> implements JetSocket.JetSocket<A> {
     this.startSupervisor(this.connectLoop())
   }
 }
+
+// On the prototype: one property fewer on every client.
+;(Client.prototype as { [TypeId]: typeof TypeId })[TypeId] = TypeId
 
 /** @internal */
 export const make = <A = unknown, I = any>(

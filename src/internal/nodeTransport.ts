@@ -108,7 +108,9 @@ class WsConnection implements Transport.Connection {
   readonly protocol: string
   readonly extensions: string
   readonly canPing = true
-  constructor(private readonly socket: WebSocket) {
+  /** The pong listener is attached on the first ping: a connection that never pings holds none. */
+  private listensForPongs = false
+  constructor(private readonly socket: WebSocket, private readonly handlers: Transport.Handlers) {
     this.protocol = socket.protocol
     this.extensions = socket.extensions
   }
@@ -120,7 +122,13 @@ class WsConnection implements Transport.Connection {
     else this.socket.send(toBuffer(data), { binary: true }, onWritten)
   }
   ping(data?: Uint8Array): void {
-    if (this.socket.readyState === WebSocket.OPEN) this.socket.ping(data === undefined ? undefined : toBuffer(data))
+    if (this.socket.readyState !== WebSocket.OPEN) return
+    if (!this.listensForPongs) {
+      this.listensForPongs = true
+      const handlers = this.handlers
+      this.socket.on("pong", (payload: Buffer) => handlers.onPong(payload))
+    }
+    this.socket.ping(data === undefined ? undefined : toBuffer(data))
   }
   pause(): void {
     this.socket.pause()
@@ -166,7 +174,8 @@ const attachSession = (socket: WebSocket, handlers: Transport.Handlers, url: str
     // ws closes the socket itself after a receiver error; remember why.
     frameError ??= new InvalidFrameError({ closeCode: closeCodeOf(error), reason: error.message, url })
   })
-  socket.once("close", (code: number, reason: Buffer) => {
+  // `on`, not `once`: ws emits "close" once, and `once` adds a wrapper and its state per socket.
+  socket.on("close", (code: number, reason: Buffer) => {
     handlers.onClose(
       frameError ?? new ConnectionClosedError({ code, reason: reason.toString("utf8"), wasClean: code !== 1006, url })
     )
@@ -174,7 +183,6 @@ const attachSession = (socket: WebSocket, handlers: Transport.Handlers, url: str
   socket.on("message", (data: Buffer, isBinary: boolean) => {
     handlers.onMessage(isBinary ? data : data.toString("utf8"))
   })
-  socket.on("pong", (data: Buffer) => handlers.onPong(data))
 }
 
 const connect = (request: Transport.ConnectRequest) =>
@@ -265,7 +273,7 @@ const connect = (request: Transport.ConnectRequest) =>
       })
     }),
     terminate
-  ).pipe(Effect.map((socket): Transport.Connection => new WsConnection(socket)))
+  ).pipe(Effect.map((socket): Transport.Connection => new WsConnection(socket, request.handlers)))
 
 /** @internal */
 export const transport: Transport.Transport = Transport.make("node", connect)

@@ -81,6 +81,12 @@ const resumeAll = (waiters: ReadonlyArray<Waiter>): void => {
   for (const waiter of waiters) waiter.resume(waiter.retry)
 }
 
+/**
+ * The empty stash and spill every buffer starts with, shared (most buffers
+ * never need either). Frozen: it is replaced, never pushed to.
+ */
+const none: Array<never> = Object.freeze([]) as unknown as Array<never>
+
 /** @internal */
 export interface ReceiveBufferOptions<E> {
   readonly capacity: number
@@ -154,13 +160,13 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
   /** How many failure markers are queued: while none is, a taken batch needs no scan. */
   private failuresQueued = 0
   /** What a consumer took past a failure, handed to the next take first. */
-  private stash: Array<A | Failure<E>> = []
+  private stash: Array<A | Failure<E>> = none
   /**
    * Backpressure only: what the socket had already parsed when the queue
    * filled up (one socket read at most: reading is paused at capacity).
    * Newer than everything in the queue; moved into it as room appears.
    */
-  private spill: Array<A | Failure<E>> = []
+  private spill: Array<A | Failure<E>> = none
   private droppedCount = 0
   private paused = false
   /** No more offers are accepted. */
@@ -200,7 +206,10 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
       case "backpressure": {
         // Nothing is ever lost: what does not fit waits in the spill, in order,
         // and the socket is paused so that the spill stays small.
-        if (this.spill.length > 0 || !this.enqueue(item)) this.spill.push(item)
+        if (this.spill.length > 0 || !this.enqueue(item)) {
+          if (this.spill === none) this.spill = []
+          this.spill.push(item)
+        }
         if (!this.paused && this.size() >= this.capacity) {
           this.paused = true
           this.options.onPause?.()
@@ -388,7 +397,7 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
     return Effect.suspend((): Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> => {
       if (this.stash.length > 0) {
         const items = this.stash
-        this.stash = []
+        this.stash = none
         return this.deliver(items, true)
       }
       const queue = this.queue
