@@ -405,8 +405,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
 
   // ------------------------------------------------------------ receive path
 
-  /** The transport callback: the start of the hot path. */
-  /** @internal */
+  /** @internal The transport callback (via `Conn`): the start of the hot path. */
   receive(conn: Conn, frame: Frame): void {
     if (conn.endedWith !== undefined && !conn.retiring) return
     if (conn.holding) {
@@ -483,7 +482,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
     return false
   }
 
-  /** @internal */
+  /** @internal A pong arrived (via `Conn`). */
   onPong(conn: Conn): void {
     const sentAt = conn.pingSentAt
     if (sentAt === undefined) return
@@ -504,10 +503,10 @@ class Client<A> implements JetSocket.JetSocket<A> {
   }
 
   /**
-   * Ends a connection (at most once) and tells whoever waits why. A connection
-   * that is up with no fiber waiting on it starts the connecting fiber here.
+   * @internal Ends a connection (at most once) and tells whoever waits why. A
+   * connection that is up with no fiber waiting on it starts the connecting
+   * fiber here.
    */
-  /** @internal */
   endConnection(conn: Conn | undefined, error: JetSocketError): void {
     if (conn === undefined || !conn.end(error)) return
     if (conn.heartbeat) this.ticker.cancel(conn)
@@ -818,12 +817,6 @@ class Client<A> implements JetSocket.JetSocket<A> {
         }),
         Scope.extend(scope),
         Effect.onError(() => this.dispose(conn)),
-        Effect.mapError((error) =>
-          // ws reports its own handshake timeout without the duration: fill it in.
-          error._tag === "ConnectionTimeoutError" && Duration.isZero(error.timeout)
-            ? new ConnectionTimeoutError({ operation: "connect", timeout: this.connectTimeout, url })
-            : error
-        ),
         Effect.withSpan("jetsocket.connect", { attributes: { "jetsocket.url": url, "jetsocket.attempt": attempt } })
       )
       conn.connection = connection
@@ -849,11 +842,10 @@ class Client<A> implements JetSocket.JetSocket<A> {
 
 
   /**
-   * One heartbeat step, run by the ticker: send a ping (the next step is the
+   * @internal One heartbeat step, run by the ticker: send a ping (the next step is the
    * pong's deadline), or, at the deadline, judge. A pong reschedules the next
    * ping (see `onPong`).
    */
-  /** @internal */
   beat(conn: Conn): void {
     const config = this.heartbeat!
     if (conn.endedWith !== undefined) return
