@@ -1,6 +1,6 @@
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import type * as Fiber from "effect/Fiber"
+import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
 import type { OverflowPolicy } from "../MessageBuffer.js"
@@ -62,8 +62,9 @@ class Failure<E> {
  * (a `recv` timeout polled on a quiet feed) do not pile up.
  */
 class Waiter {
+  /** The waiting fiber: read from the runtime while it runs the registration, no extra step. */
+  readonly fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined = Option.getOrUndefined(Fiber.getCurrentFiber())
   constructor(
-    readonly fiber: Fiber.RuntimeFiber<unknown, unknown>,
     readonly resume: (effect: Effect.Effect<any, any>) => void,
     readonly retry: Effect.Effect<any, any>
   ) {}
@@ -72,7 +73,7 @@ class Waiter {
 /** Adds a waiter, dropping those whose fiber has ended meanwhile (interrupted waits). */
 const addWaiter = (waiters: Array<Waiter> | undefined, waiter: Waiter): Array<Waiter> => {
   if (waiters === undefined) return [waiter]
-  const live = waiters.filter((w) => w.fiber.unsafePoll() === null)
+  const live = waiters.filter((w) => w.fiber === undefined || w.fiber.unsafePoll() === null)
   live.push(waiter)
   return live
 }
@@ -324,22 +325,19 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
   /**
    * Suspends the calling fiber until a message (or the end) arrives, then
    * runs `retry` in it: a woken consumer takes in its own fiber, so one
-   * interrupted before it runs leaves the messages queued.
+   * interrupted before it runs leaves the messages queued. Made once per
+   * take description: a wait allocates its `Waiter` and nothing else.
    */
   private waitOne<X, Y>(retry: Effect.Effect<X, Y>): Effect.Effect<X, Y> {
-    return Effect.withFiberRuntime<X, Y>((fiber) =>
-      Effect.async<X, Y>((resume) => {
-        this.takers = addWaiter(this.takers, new Waiter(fiber, resume, retry))
-      })
-    )
+    return Effect.async<X, Y>((resume) => {
+      this.takers = addWaiter(this.takers, new Waiter(resume, retry))
+    })
   }
 
   private waitChunk<X, Y>(retry: Effect.Effect<X, Y>): Effect.Effect<X, Y> {
-    return Effect.withFiberRuntime<X, Y>((fiber) =>
-      Effect.async<X, Y>((resume) => {
-        this.chunkTakers = addWaiter(this.chunkTakers, new Waiter(fiber, resume, retry))
-      })
-    )
+    return Effect.async<X, Y>((resume) => {
+      this.chunkTakers = addWaiter(this.chunkTakers, new Waiter(resume, retry))
+    })
   }
 
   private afterTake(count: number) {
@@ -393,8 +391,12 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
     return Effect.succeed(Chunk.unsafeFromArray((i === items.length ? items : items.slice(0, i)) as Array<A>))
   }
 
+  /** The chunk take and its wait, made for the first stream. */
+  private chunkTake: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> | undefined
+  private chunkWait: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> | undefined
+
   get takeChunk(): Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> {
-    return Effect.suspend((): Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> => {
+    return this.chunkTake ??= Effect.suspend((): Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> => {
       if (this.stash.length > 0) {
         const items = this.stash
         this.stash = none
@@ -409,13 +411,14 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
         return this.takeChunk
       }
       if (this.ended !== undefined) return Effect.fail(this.ended)
-      return this.waitChunk(this.takeChunk)
+      return this.chunkWait ??= this.waitChunk(this.takeChunk)
     })
   }
 
   recv(onEnd: () => E): Effect.Effect<A, E> {
     // One description, run as often as the caller likes: nothing is allocated per take but the wait.
-    const take: Effect.Effect<A, E> = Effect.suspend(() => this.takeNow(onEnd) ?? this.waitOne(take))
+    const take: Effect.Effect<A, E> = Effect.suspend(() => this.takeNow(onEnd) ?? wait)
+    const wait = this.waitOne(take)
     return take
   }
 
