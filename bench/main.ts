@@ -73,28 +73,36 @@ const throughput = async (port: number) => {
     if (runs("echo")) await c.echo(`ws://127.0.0.1:${port}/echo`, "warm", 500)
     if (runs("large") && c.large) await c.large(`ws://127.0.0.1:${port}/large?n=50&size=65536`, 50)
   }
-  for (let run = 0; run < RUNS; run++) {
-    // alternate the order every run so no contender always runs first/last
-    const order = run % 2 ? [...active].reverse() : active
-    for (const c of order) {
-      if (runs("feed") && c.feed) {
-        const ms = await withTimeout(c.feed(`ws://127.0.0.1:${port}/feed?n=${FEED_N}&size=120`, FEED_N), 120_000, `${c.name} feed`)
-        const s = ms / 1000
-        record(`feed ${feedBytes} B JSON`, c.name, FEED_N / s, "msgs/s", true)
-      }
-
-      for (const [label, size] of runs("echo") ? [["32 B", 32], ["8 KiB", 8192]] as const : []) {
-        const payload = "e".repeat(size)
-        const lat = await withTimeout(c.echo(`ws://127.0.0.1:${port}/echo`, payload, ECHO_N), 120_000, `${c.name} echo`)
-        record(`echo ${label} p50`, c.name, pct(lat, 50), "µs", false)
-        record(`echo ${label} p99`, c.name, pct(lat, 99), "µs", false)
-      }
-
-      if (!runs("large") || !c.large) continue
-      const ms = await withTimeout(c.large(`ws://127.0.0.1:${port}/large?n=${LARGE_N}&size=65536`, LARGE_N), 120_000, `${c.name} large`)
-      const s1 = ms / 1000
-      record("large 64 KiB binary", c.name, (LARGE_N * 65536) / 1e6 / s1, "MB/s", true)
+  // One workload at a time, its runs back to back with the contenders interleaved: the shared
+  // machine has slow phases of a few seconds (raw ws alone swings 500k ↔ 830k msgs/s), and a phase
+  // must hit every contender of a workload alike, not whichever one ran during it.
+  const rounds = async (measure: (c: (typeof active)[number]) => Promise<void>) => {
+    for (let run = 0; run < RUNS; run++) {
+      // alternate the order every run so no contender always runs first/last
+      for (const c of run % 2 ? [...active].reverse() : active) await measure(c)
     }
+  }
+  if (runs("feed")) {
+    await rounds(async (c) => {
+      if (!c.feed) return
+      const ms = await withTimeout(c.feed(`ws://127.0.0.1:${port}/feed?n=${FEED_N}&size=120`, FEED_N), 120_000, `${c.name} feed`)
+      record(`feed ${feedBytes} B JSON`, c.name, FEED_N / (ms / 1000), "msgs/s", true)
+    })
+  }
+  for (const [label, size] of runs("echo") ? [["32 B", 32], ["8 KiB", 8192]] as const : []) {
+    const payload = "e".repeat(size)
+    await rounds(async (c) => {
+      const lat = await withTimeout(c.echo(`ws://127.0.0.1:${port}/echo`, payload, ECHO_N), 120_000, `${c.name} echo`)
+      record(`echo ${label} p50`, c.name, pct(lat, 50), "µs", false)
+      record(`echo ${label} p99`, c.name, pct(lat, 99), "µs", false)
+    })
+  }
+  if (runs("large")) {
+    await rounds(async (c) => {
+      if (!c.large) return
+      const ms = await withTimeout(c.large(`ws://127.0.0.1:${port}/large?n=${LARGE_N}&size=65536`, LARGE_N), 120_000, `${c.name} large`)
+      record("large 64 KiB binary", c.name, (LARGE_N * 65536) / 1e6 / (ms / 1000), "MB/s", true)
+    })
   }
 }
 
