@@ -18,7 +18,13 @@ export const acquireInterruptible = <A, E, R>(
 ): Effect.Effect<A, E, R | Scope.Scope> =>
   Effect.flatMap(Effect.scope, (scope) =>
     Effect.uninterruptibleMask((restore) =>
-      // `release(a)` is made now: it holds `a` only (not the acquire and its inputs), and no
-      // closure is kept per resource just to make it later.
-      Effect.tap(restore(acquire), (a) => Scope.addFinalizer(scope, release(a)))
+      Effect.tap(restore(acquire), (a) => Scope.addFinalizerExit(scope, releasing(release, a)))
     ))
+
+/**
+ * The finalizer: one closure whose context is `release` and `a` only (a closure
+ * made inline would keep the acquire and its inputs alive with the resource).
+ * `Scope.addFinalizer` would wrap a ready-made release Effect in a closure of
+ * its own: two closures, their contexts and the Effect per resource instead.
+ */
+const releasing = <A>(release: (a: A) => Effect.Effect<void>, a: A): Scope.Scope.Finalizer => () => release(a)

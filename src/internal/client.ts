@@ -2,7 +2,6 @@ import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
@@ -30,6 +29,7 @@ import { JetSocketEvent } from "../JetSocketEvent.js"
 import * as MessageBuffer from "../MessageBuffer.js"
 import * as Transport from "../Transport.js"
 import * as Codec from "./codec.js"
+import { ConnectionScope } from "./connectionScope.js"
 import { Deque } from "./deque.js"
 import { afterIo } from "./defer.js"
 import { LatencyRecorder } from "./latency.js"
@@ -74,7 +74,7 @@ interface PendingRequest {
 class Conn extends Ticker.TimerEntry implements Transport.Handlers {
   connection: Transport.Connection | undefined
   /** Where the socket lives; closed when it ends. */
-  scope: Scope.CloseableScope | undefined
+  scope: ConnectionScope | undefined
   /** Why it ended; set once. */
   endedWith: JetSocketError | undefined
   /** Frames handed to the socket but not yet confirmed written, in order (made on the first tracked write). */
@@ -797,7 +797,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
       this.publish(JetSocketEvent.Connecting({ timestamp: this.now(), url, attempt }))
       const conn = new Conn(this, url)
       // Its own scope, not a child of another: nothing else holds it, and `close` reaches it through `opening`.
-      const scope = yield* Scope.make(ExecutionStrategy.sequential)
+      const scope = new ConnectionScope()
       conn.scope = scope
       this.opening = conn
       const connection = yield* this.transport.connect({
@@ -1187,6 +1187,13 @@ class Client<A> implements JetSocket.JetSocket<A> {
 // On the prototype: one property fewer on every client.
 ;(Client.prototype as { [TypeId]: typeof TypeId })[TypeId] = TypeId
 
+/**
+ * The finalizer a client leaves in its caller's scope. Made here, not inline:
+ * a closure keeps its whole enclosing context (here: the client only) alive
+ * as long as that scope is open.
+ */
+const closeWithScope = (client: Client<any>): Scope.Scope.Finalizer => () => client.close()
+
 /** @internal */
 export const make = <A = unknown, I = any>(
   url: JetSocket.JetSocket.Dynamic<string>,
@@ -1202,7 +1209,7 @@ export const make = <A = unknown, I = any>(
     const firstOpen = Deferred.unsafeMake<void, JetSocketError>(FiberId.none)
     const client = new Client<A>(url, options as JetSocket.JetSocket.Options<A, any>, transport, clock, runtime, ticker, firstOpen)
     // Closing the user's scope closes the socket (1000) first, then everything the client started.
-    yield* Scope.addFinalizer(userScope, Effect.suspend(() => client.close()))
+    yield* Scope.addFinalizerExit(userScope, closeWithScope(client))
     client.start()
     return client
   })

@@ -103,16 +103,33 @@ const headersOf = (res: http.IncomingMessage): Record<string, string> => {
 const toBuffer = (data: Uint8Array): Buffer =>
   Buffer.isBuffer(data) ? data : Buffer.from(data.buffer, data.byteOffset, data.byteLength)
 
-/** An open ws socket as a transport connection (prototype methods: nothing per connection but the object). */
+/** Where a socket's session listeners find their connection (they are shared by every socket). */
+const session: unique symbol = Symbol("jetsocket/NodeTransport/session")
+type SessionSocket = WebSocket & { [session]: WsConnection }
+const sessionOf = (socket: WebSocket): WsConnection => (socket as SessionSocket)[session]
+
+/**
+ * An open ws socket as a transport connection, and the state its session
+ * listeners need. The listeners are module functions called with the socket
+ * as `this` (ws emits that way), shared by every socket: three closures and
+ * their context per socket are ~0.2 KiB.
+ */
 class WsConnection implements Transport.Connection {
   readonly protocol: string
   readonly extensions: string
   readonly canPing = true
   /** The pong listener is attached on the first ping: a connection that never pings holds none. */
   private listensForPongs = false
-  constructor(private readonly socket: WebSocket, private readonly handlers: Transport.Handlers) {
+  /** ws closes the socket itself after a receiver error; why, for the close that follows. */
+  frameError: InvalidFrameError | undefined = undefined
+  constructor(readonly socket: WebSocket, readonly handlers: Transport.Handlers, readonly url: string) {
     this.protocol = socket.protocol
     this.extensions = socket.extensions
+    ;(socket as SessionSocket)[session] = this
+    socket.on("error", onSessionError)
+    // `on`, not `once`: ws emits "close" once, and `once` adds a wrapper and its state per socket.
+    socket.on("close", onSessionClose)
+    socket.on("message", onSessionMessage)
   }
   isOpen(): boolean {
     return this.socket.readyState === WebSocket.OPEN
@@ -125,8 +142,7 @@ class WsConnection implements Transport.Connection {
     if (this.socket.readyState !== WebSocket.OPEN) return
     if (!this.listensForPongs) {
       this.listensForPongs = true
-      const handlers = this.handlers
-      this.socket.on("pong", (payload: Buffer) => handlers.onPong(payload))
+      this.socket.on("pong", onSessionPong)
     }
     this.socket.ping(data === undefined ? undefined : toBuffer(data))
   }
@@ -155,42 +171,43 @@ class WsConnection implements Transport.Connection {
       })
     })
   }
+  /** The scope's finalizer: the socket never outlives its connection. */
+  terminate(): Effect.Effect<void> {
+    return Effect.sync(() => {
+      if (this.socket.readyState !== WebSocket.CLOSED) this.socket.terminate()
+    })
+  }
 }
 
-/** Made apart from `connect` so the finalizer does not keep the connect request alive. */
-const terminate = (socket: WebSocket): Effect.Effect<void> =>
-  Effect.sync(() => {
-    if (socket.readyState !== WebSocket.CLOSED) socket.terminate()
-  })
-
-/**
- * The listeners of an open socket. Made in their own function, apart from the
- * handshake's: a closure keeps its whole enclosing scope alive, and the
- * handshake's scope holds the connecting fiber's resume callback.
- */
-const attachSession = (socket: WebSocket, handlers: Transport.Handlers, url: string): void => {
-  let frameError: InvalidFrameError | undefined
-  socket.on("error", (error: Error & { code?: string }) => {
-    // ws closes the socket itself after a receiver error; remember why.
-    frameError ??= new InvalidFrameError({ closeCode: closeCodeOf(error), reason: error.message, url })
-  })
-  // `on`, not `once`: ws emits "close" once, and `once` adds a wrapper and its state per socket.
-  socket.on("close", (code: number, reason: Buffer) => {
-    handlers.onClose(
-      frameError ?? new ConnectionClosedError({ code, reason: reason.toString("utf8"), wasClean: code !== 1006, url })
-    )
-  })
-  socket.on("message", (data: Buffer, isBinary: boolean) => {
-    handlers.onMessage(isBinary ? data : data.toString("utf8"))
-  })
+function onSessionMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
+  sessionOf(this).handlers.onMessage(isBinary ? data : data.toString("utf8"))
 }
+
+function onSessionPong(this: WebSocket, payload: Buffer): void {
+  sessionOf(this).handlers.onPong(payload)
+}
+
+function onSessionError(this: WebSocket, error: Error & { code?: string }): void {
+  const connection = sessionOf(this)
+  connection.frameError ??= new InvalidFrameError({ closeCode: closeCodeOf(error), reason: error.message, url: connection.url })
+}
+
+function onSessionClose(this: WebSocket, code: number, reason: Buffer): void {
+  const connection = sessionOf(this)
+  connection.handlers.onClose(
+    connection.frameError ??
+      new ConnectionClosedError({ code, reason: reason.toString("utf8"), wasClean: code !== 1006, url: connection.url })
+  )
+}
+
+const terminate = (connection: WsConnection): Effect.Effect<void> => connection.terminate()
 
 const connect = (request: Transport.ConnectRequest) =>
   acquireInterruptible(
     Effect.suspend(() => {
       const invalid = validateUrl(request.url)
       if (invalid !== undefined) return Effect.fail(invalid)
-      return Effect.async<WebSocket, ConnectionError | InvalidFrameError>((resume) => {
+      return Effect.async<WsConnection, ConnectionError | InvalidFrameError>((resume) => {
         const { url, handlers } = request
         const tls = request.tls ?? {}
         let socket: WebSocket
@@ -218,7 +235,7 @@ const connect = (request: Transport.ConnectRequest) =>
         }
 
         let settled = false
-        const settle = (effect: Effect.Effect<WebSocket, ConnectionError | InvalidFrameError>) => {
+        const settle = (effect: Effect.Effect<WsConnection, ConnectionError | InvalidFrameError>) => {
           if (settled) return
           settled = true
           clearTimeout(timer)
@@ -262,8 +279,7 @@ const connect = (request: Transport.ConnectRequest) =>
           socket.off("error", onHandshakeError)
           socket.off("close", onHandshakeClose)
           socket.removeAllListeners("unexpected-response")
-          attachSession(socket, handlers, url)
-          settle(Effect.succeed(socket))
+          settle(Effect.succeed(new WsConnection(socket, handlers, url)))
         })
         return Effect.sync(() => {
           settled = true
@@ -273,7 +289,7 @@ const connect = (request: Transport.ConnectRequest) =>
       })
     }),
     terminate
-  ).pipe(Effect.map((socket): Transport.Connection => new WsConnection(socket, request.handlers)))
+  )
 
 /** @internal */
 export const transport: Transport.Transport = Transport.make("node", connect)
