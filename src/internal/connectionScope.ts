@@ -5,6 +5,12 @@ import * as Exit from "effect/Exit"
 import { pipeArguments } from "effect/Pipeable"
 import * as Scope from "effect/Scope"
 
+/** Effect's own layout of an open scope's state (what `Effect.forkIn` reads). */
+interface OpenState {
+  readonly _tag: "Open"
+  readonly finalizers: Map<object, Scope.Scope.Finalizer>
+}
+
 /**
  * The scope one connection's socket lives in: a `Scope.CloseableScope` with
  * Effect's semantics for a sequential scope (finalizers run once, last added
@@ -14,13 +20,11 @@ import * as Scope from "effect/Scope"
  *
  * `Scope.make` keeps its finalizers in a `Map` under a fresh key object each,
  * behind a state object: ~0.3 KiB per scope, per open connection, before the
- * first finalizer is added. Here the first finalizer is a field and only
- * further ones make an array.
- *
- * Effect's `forkIn` (hence `forkScoped`) reads a scope's internal `state`
- * (`{ _tag, finalizers: Map }`) instead of calling `addFinalizer`. For that
- * case `state` hands out exactly that layout, made on first access, and the
- * scope keeps its finalizers in that `Map` from then on.
+ * first finalizer is added. Here a lone finalizer is a field; a second one
+ * moves them all into Effect's own layout (`{ _tag, finalizers: Map }`). That
+ * layout is also made when something reads `state`: Effect's `forkIn` (hence
+ * `forkScoped`) reads a scope's internal state instead of calling
+ * `addFinalizer`.
  *
  * @internal
  */
@@ -28,25 +32,16 @@ export class ConnectionScope implements Scope.CloseableScope {
   declare readonly [Scope.ScopeTypeId]: Scope.ScopeTypeId
   declare readonly [Scope.CloseableScopeTypeId]: Scope.CloseableScopeTypeId
   declare readonly strategy: ExecutionStrategy.ExecutionStrategy
-  private first: Scope.Scope.Finalizer | undefined = undefined
-  private rest: Array<Scope.Scope.Finalizer> | undefined = undefined
+  /** The only finalizer, while there is at most one and nothing read `state`. */
+  private single: Scope.Scope.Finalizer | undefined = undefined
+  /** Effect's layout, once there were two finalizers or something read `state`. */
+  private open: OpenState | undefined = undefined
   private closedWith: Exit.Exit<unknown, unknown> | undefined = undefined
-  /** Effect's own layout, once something read `state` (see above). */
-  private open: { readonly _tag: "Open"; readonly finalizers: Map<object, Scope.Scope.Finalizer> } | undefined =
-    undefined
 
   /** Effect's internal scope state, for code that reads it directly (`Effect.forkIn`). */
-  get state():
-    | { readonly _tag: "Open"; readonly finalizers: Map<object, Scope.Scope.Finalizer> }
-    | { readonly _tag: "Closed"; readonly exit: Exit.Exit<unknown, unknown> }
-  {
+  get state(): OpenState | { readonly _tag: "Closed"; readonly exit: Exit.Exit<unknown, unknown> } {
     if (this.closedWith !== undefined) return { _tag: "Closed", exit: this.closedWith }
-    if (this.open === undefined) {
-      const finalizers = new Map<object, Scope.Scope.Finalizer>()
-      for (const finalizer of this.taken()) finalizers.set({}, finalizer)
-      this.open = { _tag: "Open", finalizers }
-    }
-    return this.open
+    return this.opened()
   }
 
   addFinalizer(finalizer: Scope.Scope.Finalizer): Effect.Effect<void> {
@@ -61,11 +56,12 @@ export class ConnectionScope implements Scope.CloseableScope {
     return Effect.suspend(() => {
       if (this.closedWith !== undefined) return Effect.void
       this.closedWith = exit
-      const finalizers = this.open === undefined ? this.taken() : Array.from(this.open.finalizers.values())
-      this.open = undefined
-      if (finalizers.length === 0) return Effect.void
-      if (finalizers.length === 1) return Effect.asVoid(finalizers[0]!(exit))
-      return Effect.flatMap(Effect.forEach(finalizers.reverse(), (finalizer) => Effect.exit(finalizer(exit))), (exits) => {
+      const single = this.single
+      const open = this.open
+      this.single = this.open = undefined
+      if (open === undefined) return single === undefined ? Effect.void : Effect.asVoid(single(exit))
+      const lastFirst = Array.from(open.finalizers.values()).reverse()
+      return Effect.flatMap(Effect.forEach(lastFirst, (finalizer) => Effect.exit(finalizer(exit))), (exits) => {
         const causes = exits.flatMap((done) => (Exit.isFailure(done) ? [done.cause] : []))
         return causes.length === 0 ? Effect.void : Effect.failCause(causes.reduce(Cause.sequential))
       })
@@ -86,33 +82,31 @@ export class ConnectionScope implements Scope.CloseableScope {
     return pipeArguments(this, arguments)
   }
 
-  /** The finalizers in the order they were added, taken out of the slots. */
-  private taken(): Array<Scope.Scope.Finalizer> {
-    const first = this.first
-    const rest = this.rest ?? []
-    this.first = this.rest = undefined
-    return first === undefined ? rest : [first, ...rest]
+  /** Effect's layout, made from the lone finalizer (if any) on first need. */
+  private opened(): OpenState {
+    if (this.open === undefined) {
+      const finalizers = new Map<object, Scope.Scope.Finalizer>()
+      if (this.single !== undefined) finalizers.set({}, this.single)
+      this.single = undefined
+      this.open = { _tag: "Open", finalizers }
+    }
+    return this.open
   }
 
   private add(finalizer: Scope.Scope.Finalizer): void {
-    if (this.open !== undefined) this.open.finalizers.set({}, finalizer)
-    else if (this.first === undefined) this.first = finalizer
-    else (this.rest ??= []).push(finalizer)
+    if (this.open === undefined && this.single === undefined) this.single = finalizer
+    else this.opened().finalizers.set({}, finalizer)
   }
 
   private remove(finalizer: Scope.Scope.Finalizer): void {
-    if (this.open !== undefined) {
+    if (this.single === finalizer) this.single = undefined
+    else if (this.open !== undefined) {
       for (const [key, value] of this.open.finalizers) if (value === finalizer) this.open.finalizers.delete(key)
-    } else if (this.first === finalizer) {
-      this.first = this.rest?.shift()
-    } else if (this.rest !== undefined) {
-      const index = this.rest.indexOf(finalizer)
-      if (index >= 0) this.rest.splice(index, 1)
     }
   }
 }
 
-// On the prototype: nothing per connection but the finalizer slots.
+// On the prototype: nothing per connection but the finalizer and state slots.
 Object.assign(ConnectionScope.prototype, {
   [Scope.ScopeTypeId]: Scope.ScopeTypeId,
   [Scope.CloseableScopeTypeId]: Scope.CloseableScopeTypeId,
