@@ -5,6 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Cause, Effect, ExecutionStrategy, Exit, Scope } from "effect"
+import { acquireInterruptible } from "../src/internal/acquire.js"
 import { ConnectionScope } from "../src/internal/connectionScope.js"
 
 type Scenario = (scope: Scope.CloseableScope, trace: Array<string>) => Effect.Effect<unknown, unknown>
@@ -105,5 +106,40 @@ describe("ConnectionScope", () => {
         })
       )
       expect(trace).toEqual(["acquire", "release", "closed"])
+    }))
+
+  // A socket's release is kept as the release and the resource (no closure) in a ConnectionScope:
+  // whatever comes after it, it runs where a finalizer added at that point would.
+  it.effect("a transport's release (acquireInterruptible) runs like any finalizer, alone or with others", () =>
+    Effect.gen(function*() {
+      const socket = (trace: Array<string>, name: string) =>
+        acquireInterruptible(Effect.sync(() => name), (s) => Effect.sync(() => void trace.push(`release ${s}`)))
+      const alone = yield* sameAsEffect((scope, trace) =>
+        Effect.gen(function*() {
+          yield* Scope.extend(socket(trace, "s1"), scope)
+          yield* Scope.close(scope, Exit.void)
+          yield* Scope.close(scope, Exit.void)
+        })
+      )
+      expect(alone.trace).toEqual(["release s1"])
+      const withOthers = yield* sameAsEffect((scope, trace) =>
+        Effect.gen(function*() {
+          yield* Scope.extend(socket(trace, "s1"), scope)
+          yield* Scope.addFinalizerExit(scope, note(trace, "after"))
+          yield* Scope.extend(socket(trace, "s2"), scope)
+          yield* Effect.forkIn(Effect.never, scope) // reads Effect's layout of the state
+          yield* Scope.close(scope, Exit.fail("end"))
+        })
+      )
+      expect(withOthers.trace).toEqual(["release s2", "after:failure", "release s1"])
+      const readFirst = yield* sameAsEffect((scope, trace) =>
+        Effect.gen(function*() {
+          yield* Scope.extend(socket(trace, "s1"), scope)
+          yield* Effect.forkIn(Effect.never, scope)
+          yield* Scope.close(scope, Exit.void)
+          yield* Scope.extend(socket(trace, "late"), scope) // after the close: released at once
+        })
+      )
+      expect(readFirst.trace).toEqual(["release s1", "release late"])
     }))
 })

@@ -1,11 +1,12 @@
 import * as Effect from "effect/Effect"
 import * as Scope from "effect/Scope"
+import { ConnectionScope, releasing } from "./connectionScope.js"
 
 /**
  * `acquireRelease` for a connection handshake, with two differences:
  * - the acquire stays interruptible, so `close()` or a connect timeout can
  *   abort a pending handshake (acquireRelease makes it uninterruptible);
- * - the finalizer is added to the scope as is. `acquireRelease` keeps the
+ * - the finalizer is `release(a)` alone (see `releasing`). `acquireRelease` keeps the
  *   acquiring fiber's FiberRefs (current span, runtime…) alive with the
  *   finalizer for the scope's whole life: per open connection, that is more
  *   memory than the socket itself.
@@ -18,13 +19,9 @@ export const acquireInterruptible = <A, E, R>(
 ): Effect.Effect<A, E, R | Scope.Scope> =>
   Effect.flatMap(Effect.scope, (scope) =>
     Effect.uninterruptibleMask((restore) =>
-      Effect.tap(restore(acquire), (a) => Scope.addFinalizerExit(scope, releasing(release, a)))
+      Effect.tap(restore(acquire), (a) =>
+        // A connection's own scope keeps the release and the resource as they are (no closure).
+        scope instanceof ConnectionScope
+          ? scope.addRelease(release, a)
+          : Scope.addFinalizerExit(scope, releasing(release, a)))
     ))
-
-/**
- * The finalizer: one closure whose context is `release` and `a` only (a closure
- * made inline would keep the acquire and its inputs alive with the resource).
- * `Scope.addFinalizer` would wrap a ready-made release Effect in a closure of
- * its own: two closures, their contexts and the Effect per resource instead.
- */
-const releasing = <A>(release: (a: A) => Effect.Effect<void>, a: A): Scope.Scope.Finalizer => () => release(a)

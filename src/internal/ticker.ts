@@ -14,6 +14,7 @@ import * as Runtime from "effect/Runtime"
  * @internal
  */
 export class TimerEntry {
+  /** When it is due, in {@link Ticker.elapsed} milliseconds. */
   due = 0
   scheduled = false
   constructor(private readonly callback?: () => void) {}
@@ -42,12 +43,26 @@ export class Ticker {
   /** Completing it wakes the fiber early (an entry became due sooner, or none is left). */
   private wake: Deferred.Deferred<void> | undefined
   private defects: Array<unknown> = []
+  /** When the ticker was made, on its clock. */
+  private readonly epoch: number
 
-  constructor(private readonly clock: Clock.Clock) {}
+  constructor(private readonly clock: Clock.Clock) {
+    this.epoch = clock.unsafeCurrentTimeMillis()
+  }
+
+  /**
+   * Milliseconds on this ticker's clock since it was made. Times kept per
+   * connection are kept in this measure: a small integer is stored in its
+   * field, while epoch milliseconds (over 2^31) need a 16-byte heap number
+   * per field and object.
+   */
+  elapsed(): number {
+    return this.clock.unsafeCurrentTimeMillis() - this.epoch
+  }
 
   /** Runs `entry` after `delay` milliseconds (replacing an earlier schedule of it). */
   schedule(entry: TimerEntry, delay: number): void {
-    entry.due = this.clock.unsafeCurrentTimeMillis() + delay
+    entry.due = this.elapsed() + delay
     entry.scheduled = true
     this.entries.add(entry)
     if (!this.running) {
@@ -73,7 +88,7 @@ export class Ticker {
 
   /** Runs what is due; the delay until the next entry, or `undefined` when none is left. */
   private runDue(): number | undefined {
-    const now = this.clock.unsafeCurrentTimeMillis()
+    const now = this.elapsed()
     const due: Array<TimerEntry> = []
     for (const entry of this.entries) if (entry.due <= now) due.push(entry)
     for (const entry of due) {
@@ -92,7 +107,7 @@ export class Ticker {
     if (this.entries.size === 0) return undefined
     let next = Number.POSITIVE_INFINITY
     for (const entry of this.entries) if (entry.due < next) next = entry.due
-    return Math.max(0, next - this.clock.unsafeCurrentTimeMillis())
+    return Math.max(0, next - this.elapsed())
   }
 
   private readonly loop: Effect.Effect<void> = Effect.suspend(() => {
@@ -109,7 +124,7 @@ export class Ticker {
     }
     const wake = Deferred.unsafeMake<void>(FiberId.none)
     this.wake = wake
-    this.sleepingUntil = this.clock.unsafeCurrentTimeMillis() + delay
+    this.sleepingUntil = this.elapsed() + delay
     return Effect.raceFirst(this.clock.sleep(Duration.millis(delay)), Deferred.await(wake)).pipe(
       Effect.zipRight(Effect.suspend(() => {
         this.sleepingUntil = Number.POSITIVE_INFINITY
