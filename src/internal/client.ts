@@ -187,6 +187,31 @@ class Decoded {
   constructor(readonly value: unknown) {}
 }
 
+/**
+ * What a client needs from where it was made: its transport, its clock and
+ * that clock's ticker, and the runtime its connecting fiber restarts in.
+ * Clients made in a row by one fiber share one (as they share the runtime,
+ * see internal/sharedRuntime.ts): one field on each instead of four.
+ */
+class Environment {
+  constructor(
+    readonly transport: Transport.Transport,
+    readonly clock: Clock.Clock,
+    readonly runtime: Runtime.Runtime<never>,
+    readonly ticker: Ticker.Ticker
+  ) {}
+}
+
+const environments = new WeakMap<Runtime.Runtime<never>, Environment>()
+
+const environment = (transport: Transport.Transport, clock: Clock.Clock, runtime: Runtime.Runtime<never>, ticker: Ticker.Ticker): Environment => {
+  const shared = environments.get(runtime)
+  if (shared !== undefined && shared.transport === transport && shared.clock === clock && shared.ticker === ticker) return shared
+  const made = new Environment(transport, clock, runtime, ticker)
+  environments.set(runtime, made)
+  return made
+}
+
 /** Most clients replay nothing: one shared setting. */
 const noReplay: MessageBuffer.ReplayConfig<any> = { mode: "none" }
 
@@ -198,15 +223,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
   private readonly strict: boolean
   /** Built on the first failure: a Schedule is a chain of closures, and most clients never need it. */
   private reconnectPolicy: Backoff.ReconnectPolicy | undefined
-  private readonly reconnectEnabled: boolean
   private readonly heartbeat: Heartbeat.Resolved | undefined
-  private readonly sendCapacity: number
-  private readonly closeTimeout: Duration.Duration
-  private readonly connectTimeout: Duration.Duration
-  private readonly maxAge: Duration.Duration | undefined
   private readonly dedup: MessageBuffer.DedupWindow | undefined
-  private readonly dedupKey: ((message: A) => unknown) | undefined
-  private readonly replay: MessageBuffer.ReplayConfig<A>
   /**
    * Frames are decoded by the consumer, a batch at a time, unless something
    * must see each value on arrival (an application pong, dedup, a replay
@@ -217,6 +235,33 @@ class Client<A> implements JetSocket.JetSocket<A> {
    * @internal
    */
   readonly decodeOnTake: boolean
+
+  // Settings read from the options when used: rarely (connect, close, a full send queue), and
+  // each a field fewer on every client.
+  private get reconnectEnabled(): boolean {
+    return this.options.reconnect !== false
+  }
+  private get sendCapacity(): number {
+    const option = this.options.sendQueue
+    return option === false ? 0 : option ?? DEFAULTS.sendQueue
+  }
+  private get closeTimeout(): Duration.Duration {
+    return Duration.decode(this.options.closeTimeout ?? DEFAULTS.closeTimeout)
+  }
+  private get connectTimeout(): Duration.Duration {
+    return Duration.decode(this.options.connectTimeout ?? DEFAULTS.connectTimeout)
+  }
+  private get maxAge(): Duration.Duration | undefined {
+    const option = this.options.maxConnectionAge
+    return option === undefined ? undefined : Duration.decode(option)
+  }
+  private get dedupKey(): ((message: A) => unknown) | undefined {
+    const option = this.options.buffer
+    return typeof option === "object" ? option.dedup?.key : undefined
+  }
+  private get replay(): MessageBuffer.ReplayConfig<A> {
+    return this.options.replay ?? noReplay
+  }
 
   // --- live state
   private stateNow: State = "Idle"
@@ -284,10 +329,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
   constructor(
     private readonly urlOption: JetSocket.JetSocket.Dynamic<string>,
     private readonly options: JetSocket.JetSocket.Options<A, any>,
-    private readonly transport: Transport.Transport,
-    private readonly clock: Clock.Clock,
-    private readonly runtime: Runtime.Runtime<never>,
-    private readonly ticker: Ticker.Ticker,
+    private readonly env: Environment,
     /** Completed by the first connection (or the end before it); dropped once done, see `opened`. */
     private firstOpen: Deferred.Deferred<void, JetSocketError> | undefined
   ) {
@@ -296,18 +338,15 @@ class Client<A> implements JetSocket.JetSocket<A> {
       ? (base as Codec.SyncCodec<A>)
       : Codec.withSchema(base, options.schema)
     this.strict = options.strict ?? true
-    this.reconnectEnabled = options.reconnect !== false
     this.heartbeat = Heartbeat.resolve(options.heartbeat)
     // Validated now (a bad capacity fails the connect), kept only as the buffer made on first use.
     const bufferConfig = MessageBuffer.resolve(options.buffer)
-    this.sendCapacity = options.sendQueue === false ? 0 : options.sendQueue ?? DEFAULTS.sendQueue
-    this.closeTimeout = Duration.decode(options.closeTimeout ?? DEFAULTS.closeTimeout)
-    this.connectTimeout = Duration.decode(options.connectTimeout ?? DEFAULTS.connectTimeout)
-    this.maxAge = options.maxConnectionAge === undefined ? undefined : Duration.decode(options.maxConnectionAge)
+    // Read from the options when needed (not kept per client), decoded now so that a bad one fails the connect.
+    void this.closeTimeout
+    void this.connectTimeout
+    void this.maxAge
     const dedup = bufferConfig.dedup
     this.dedup = dedup === undefined ? undefined : MessageBuffer.makeDedupWindow(dedup.window)
-    this.dedupKey = dedup?.key
-    this.replay = options.replay ?? noReplay
     this.currentUrl = typeof urlOption === "string" ? urlOption : "<dynamic>"
     this.decodeOnTake = this.heartbeat?.application === undefined && this.dedup === undefined &&
       this.replay.sequenceKey === undefined
@@ -370,7 +409,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
 
   /** Epoch milliseconds: event timestamps. */
   private now(): number {
-    return this.clock.unsafeCurrentTimeMillis()
+    return this.env.clock.unsafeCurrentTimeMillis()
   }
 
   /**
@@ -379,7 +418,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
    * heap number per field (see `Ticker.elapsed`).
    */
   private elapsed(): number {
-    return this.ticker.elapsed()
+    return this.env.ticker.elapsed()
   }
 
   private publish(event: JetSocketEvent): void {
@@ -510,7 +549,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
     const sentAt = conn.pingSentAt
     if (sentAt === undefined) return
     conn.pingSentAt = undefined
-    const latency = Duration.nanos(this.clock.unsafeCurrentTimeNanos() - sentAt)
+    const latency = Duration.nanos(this.env.clock.unsafeCurrentTimeNanos() - sentAt)
     this.latencies().record(latency)
     ;(this.metrics ??= new ClientMetrics(this.currentUrl)).latency(latency)
     const waiters = conn.pongWaiters
@@ -519,7 +558,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
     if (conn.awaitingPong) {
       conn.awaitingPong = false
       if (conn.heartbeat && conn.endedWith === undefined) {
-        this.ticker.schedule(conn, Duration.toMillis(this.heartbeat!.interval))
+        this.env.ticker.schedule(conn, Duration.toMillis(this.heartbeat!.interval))
       }
     }
     this.publish(JetSocketEvent.Pong({ timestamp: this.now(), latency }))
@@ -532,7 +571,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
    */
   endConnection(conn: Conn | undefined, error: JetSocketError): void {
     if (conn === undefined || !conn.end(error)) return
-    if (conn.heartbeat) this.ticker.cancel(conn)
+    if (conn.heartbeat) this.env.ticker.cancel(conn)
     if (conn === this.watched) {
       this.watched = undefined
       if (!conn.retiring && this.closing === undefined) this.startSupervisor(this.connectLoop([conn, error]))
@@ -541,7 +580,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
 
   /** Starts the connecting fiber (closing the client interrupts it). */
   private startSupervisor(effect: Effect.Effect<void>): void {
-    const fiber = Runtime.runFork(this.runtime)(effect, { immediate: false })
+    const fiber = Runtime.runFork(this.env.runtime)(effect, { immediate: false })
     this.supervisor = fiber
     // A finished fiber holds its whole state: let it go.
     fiber.addObserver(() => {
@@ -679,7 +718,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
         return Effect.fail(new InvalidStateError({ state: this.stateNow, operation: "ping" }))
       }
       const timeout = Duration.decode(options?.timeout ?? this.heartbeat?.timeout ?? Heartbeat.defaults.timeout)
-      const started = this.clock.unsafeCurrentTimeNanos()
+      const started = this.env.clock.unsafeCurrentTimeNanos()
       const waiter = Deferred.unsafeMake<void>(FiberId.none)
       ;(conn.pongWaiters ??= []).push(waiter)
       this.sendPing(conn)
@@ -688,13 +727,13 @@ class Client<A> implements JetSocket.JetSocket<A> {
           duration: timeout,
           onTimeout: () => new ConnectionTimeoutError({ operation: "pong", timeout, url: conn.url })
         }),
-        Effect.map(() => Duration.nanos(this.clock.unsafeCurrentTimeNanos() - started))
+        Effect.map(() => Duration.nanos(this.env.clock.unsafeCurrentTimeNanos() - started))
       )
     })
   }
 
   private sendPing(conn: Conn): void {
-    conn.pingSentAt ??= this.clock.unsafeCurrentTimeNanos()
+    conn.pingSentAt ??= this.env.clock.unsafeCurrentTimeNanos()
     const application = this.heartbeat?.application
     const connection = conn.connection!
     if (application === undefined && connection.canPing) {
@@ -818,25 +857,26 @@ class Client<A> implements JetSocket.JetSocket<A> {
       const protocols = protocolsOption === undefined ? [] : typeof protocolsOption === "string" ? [protocolsOption] : protocolsOption
       this.currentUrl = url
       this.publish(JetSocketEvent.Connecting({ timestamp: this.now(), url, attempt }))
+      const connectTimeout = this.connectTimeout
       const conn = new Conn(this, url)
       // Its own scope, not a child of another: nothing else holds it, and `close` reaches it through `opening`.
       const scope = new ConnectionScope()
       conn.scope = scope
       this.opening = conn
-      const connection = yield* this.transport.connect({
+      const connection = yield* this.env.transport.connect({
         url,
         headers,
         protocols,
         compression: this.compression(),
         maxMessageSize: this.options.maxMessageSize ?? DEFAULTS.maxMessageSize,
-        connectTimeout: this.connectTimeout,
+        connectTimeout,
         tls: this.options.tls,
         agent: this.options.agent,
         handlers: conn
       }).pipe(
         Effect.timeoutFail({
-          duration: this.connectTimeout,
-          onTimeout: () => new ConnectionTimeoutError({ operation: "connect", timeout: this.connectTimeout, url })
+          duration: connectTimeout,
+          onTimeout: () => new ConnectionTimeoutError({ operation: "connect", timeout: connectTimeout, url })
         }),
         Scope.extend(scope),
         Effect.onError(() => this.dispose(conn)),
@@ -849,7 +889,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
       const heartbeat = this.heartbeat
       if (heartbeat !== undefined && (connection.canPing || heartbeat.application !== undefined)) {
         conn.heartbeat = true
-        this.ticker.schedule(conn, Duration.toMillis(heartbeat.interval))
+        this.env.ticker.schedule(conn, Duration.toMillis(heartbeat.interval))
       }
       return conn
     })
@@ -877,7 +917,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
       conn.awaitingPong = true
       conn.pausesAtPing = this.bufferPauses
       this.sendPing(conn)
-      this.ticker.schedule(conn, Duration.toMillis(config.timeout))
+      this.env.ticker.schedule(conn, Duration.toMillis(config.timeout))
       return
     }
     // The deadline passed; let pending socket input (a pong that arrived while
@@ -889,7 +929,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
       if (this.bufferPaused || this.bufferPauses !== conn.pausesAtPing) {
         conn.awaitingPong = false
         conn.pingSentAt = undefined
-        this.ticker.schedule(conn, Duration.toMillis(config.interval))
+        this.env.ticker.schedule(conn, Duration.toMillis(config.interval))
         return
       }
       const error = new ConnectionTimeoutError({ operation: "pong", timeout: config.timeout, url: conn.url })
@@ -1234,7 +1274,7 @@ export const make = <A = unknown, I = any>(
     const runtime = SharedRuntime.share(yield* Effect.runtime<never>())
     const ticker = yield* Ticker.get
     const firstOpen = Deferred.unsafeMake<void, JetSocketError>(FiberId.none)
-    const client = new Client<A>(url, options as JetSocket.JetSocket.Options<A, any>, transport, clock, runtime, ticker, firstOpen)
+    const client = new Client<A>(url, options as JetSocket.JetSocket.Options<A, any>, environment(transport, clock, runtime, ticker), firstOpen)
     // Closing the user's scope closes the socket (1000) first, then everything the client started.
     yield* Scope.addFinalizerExit(userScope, closeWithScope(client))
     client.start()

@@ -115,21 +115,24 @@ const sessionOf = (socket: WebSocket): WsConnection => (socket as SessionSocket)
  * their context per socket are ~0.2 KiB.
  */
 class WsConnection implements Transport.Connection {
-  readonly protocol: string
-  readonly extensions: string
-  readonly canPing = true
+  declare readonly canPing: true
   /** The pong listener is attached on the first ping: a connection that never pings holds none. */
   private listensForPongs = false
   /** ws closes the socket itself after a receiver error; why, for the close that follows. */
   frameError: InvalidFrameError | undefined = undefined
   constructor(readonly socket: WebSocket, readonly handlers: Transport.Handlers, readonly url: string) {
-    this.protocol = socket.protocol
-    this.extensions = socket.extensions
     ;(socket as SessionSocket)[session] = this
     socket.on("error", onSessionError)
     // `on`, not `once`: ws emits "close" once, and `once` adds a wrapper and its state per socket.
     socket.on("close", onSessionClose)
     socket.on("message", onSessionMessage)
+  }
+  // Read from the socket, which keeps them anyway: two fields fewer per connection.
+  get protocol(): string {
+    return this.socket.protocol
+  }
+  get extensions(): string {
+    return this.socket.extensions
   }
   isOpen(): boolean {
     return this.socket.readyState === WebSocket.OPEN
@@ -178,6 +181,9 @@ class WsConnection implements Transport.Connection {
     })
   }
 }
+
+// On the prototype: every ws connection can send pings.
+Object.defineProperty(WsConnection.prototype, "canPing", { value: true })
 
 function onSessionMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
   sessionOf(this).handlers.onMessage(isBinary ? data : data.toString("utf8"))

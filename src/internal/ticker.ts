@@ -17,7 +17,11 @@ export class TimerEntry {
   /** When it is due, in {@link Ticker.elapsed} milliseconds. */
   due = 0
   scheduled = false
-  constructor(private readonly callback?: () => void) {}
+  /** Only on entries made with a callback: a subclass's entries hold no such field. */
+  declare private readonly callback: (() => void) | undefined
+  constructor(callback?: () => void) {
+    if (callback !== undefined) this.callback = callback
+  }
   run(): void {
     this.callback?.()
   }
@@ -57,12 +61,13 @@ export class Ticker {
    * per field and object.
    */
   elapsed(): number {
-    return this.clock.unsafeCurrentTimeMillis() - this.epoch
+    // Math.floor: the difference of two heap numbers is a heap number even when integral.
+    return Math.floor(this.clock.unsafeCurrentTimeMillis() - this.epoch)
   }
 
   /** Runs `entry` after `delay` milliseconds (replacing an earlier schedule of it). */
   schedule(entry: TimerEntry, delay: number): void {
-    entry.due = this.elapsed() + delay
+    entry.due = Math.ceil(this.elapsed() + delay) // an integer (see `elapsed`), never early
     entry.scheduled = true
     this.entries.add(entry)
     if (!this.running) {
