@@ -82,6 +82,12 @@ export interface ConnectRequest {
   readonly compression: false | { readonly threshold: number }
   /** Largest accepted incoming message in bytes, enforced after decompression. */
   readonly maxMessageSize: number
+  /**
+   * How long the handshake may take. A transport that sets
+   * {@link Transport.enforcesConnectTimeout} fails `connect` with
+   * `ConnectionTimeoutError { operation: "connect" }` once it passes and
+   * drops the socket; for any other, the client enforces it.
+   */
   readonly connectTimeout: Duration.Duration
   readonly tls?: TlsOptions | undefined
   /** An `http.Agent` (e.g. a proxy agent) for Node; ignored where there is none. */
@@ -130,6 +136,13 @@ export interface Transport {
   /** A short name for diagnostics, e.g. `"node"` or `"websocket"`. */
   readonly name: string
   /**
+   * `connect` fails with `ConnectionTimeoutError` once the request's
+   * `connectTimeout` passes (both built-in transports do, with a plain
+   * timer). When it is not set, the client races every attempt against the
+   * timeout itself, which costs a fiber per attempt.
+   */
+  readonly enforcesConnectTimeout?: boolean
+  /**
    * Open one connection. Closing the scope destroys the socket if it is still
    * open (no close frame: call `Connection.close` first for a clean close).
    */
@@ -147,15 +160,19 @@ export interface Transport {
 export const Transport: Context.Tag<Transport, Transport> = Context.GenericTag<Transport>("jetsocket/Transport")
 
 /**
- * Builds a `Transport` value from its `connect` function.
+ * Builds a `Transport` value from its `connect` function. Set
+ * `enforcesConnectTimeout` when `connect` fails with
+ * `ConnectionTimeoutError` after the request's `connectTimeout` by itself;
+ * otherwise the client enforces the timeout.
  *
  * @since 0.1.0
  * @category constructors
  */
 export const make = (
   name: string,
-  connect: Transport["connect"]
-): Transport => ({ [TypeId]: TypeId, name, connect })
+  connect: Transport["connect"],
+  options?: { readonly enforcesConnectTimeout?: boolean }
+): Transport => ({ [TypeId]: TypeId, name, connect, enforcesConnectTimeout: options?.enforcesConnectTimeout ?? false })
 
 /**
  * @since 0.1.0

@@ -31,6 +31,7 @@ import {
   type ConnectionError,
   ConnectionClosedError,
   ConnectionRefusedError,
+  ConnectionTimeoutError,
   InvalidFrameError
 } from "./JetSocketError.js"
 import { validateUrl } from "./internal/url.js"
@@ -93,12 +94,27 @@ const connectWith = (construct: (url: string, protocols?: string | Array<string>
         socket.binaryType = "arraybuffer"
         let opened = false
         let tooBig: InvalidFrameError | undefined
+        // The handshake's deadline: a plain timer (the client need not race the attempt in a fiber).
+        const timer = setTimeout(() => {
+          abandon()
+          resume(Effect.fail(new ConnectionTimeoutError({ operation: "connect", timeout: request.connectTimeout, url })))
+        }, Duration.toMillis(request.connectTimeout))
+        const abandon = () => {
+          clearTimeout(timer)
+          socket.onopen = socket.onclose = socket.onmessage = null
+          // Aborting a handshake makes some implementations (ws behind Node's constructor)
+          // emit an error event; without a listener that would be an uncaught exception.
+          socket.onerror = () => {}
+          socket.close()
+        }
         socket.onopen = () => {
           opened = true
+          clearTimeout(timer)
           resume(Effect.succeed(socket))
         }
         socket.onerror = () => {
           if (opened) return
+          clearTimeout(timer)
           // The platform hides why (refused TCP, DNS, TLS, a non-101 answer): say so.
           resume(Effect.fail(
             new ConnectionRefusedError({
@@ -125,13 +141,7 @@ const connectWith = (construct: (url: string, protocols?: string | Array<string>
           }
           handlers.onMessage(typeof data === "string" ? data : new Uint8Array(data))
         }
-        return Effect.sync(() => {
-          socket.onopen = socket.onclose = socket.onmessage = null
-          // Aborting a handshake makes some implementations (ws behind Node's constructor)
-          // emit an error event; without a listener that would be an uncaught exception.
-          socket.onerror = () => {}
-          socket.close()
-        })
+        return Effect.sync(abandon)
       })
     }),
     (socket) => Effect.sync(() => {
@@ -147,7 +157,7 @@ const connectWith = (construct: (url: string, protocols?: string | Array<string>
  */
 export const make = (
   construct: (url: string, protocols?: string | Array<string>) => globalThis.WebSocket
-): Transport.Transport => Transport.make("websocket", connectWith(construct))
+): Transport.Transport => Transport.make("websocket", connectWith(construct), { enforcesConnectTimeout: true })
 
 /**
  * Provides the `Transport` service from `@effect/platform`'s

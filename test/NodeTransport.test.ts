@@ -4,7 +4,7 @@ import type { ConnectionError, InvalidFrameError } from "../src/JetSocketError.j
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
 import * as Transport from "../src/Transport.js"
-import { closedPort } from "./fixtures/helpers.js"
+import { closedPort, tcpHandles } from "./fixtures/helpers.js"
 
 const realSleep = (ms: number) => Effect.promise(() => new Promise<void>((r) => setTimeout(r, ms)))
 
@@ -38,10 +38,6 @@ const open = (url: string, overrides: Partial<Omit<Transport.ConnectRequest, "ha
   })
 
 /** Open client TCP sockets of this process. */
-const tcpHandles = () =>
-  ((process as unknown as { _getActiveHandles(): Array<unknown> })._getActiveHandles())
-    .filter((h) => h?.constructor?.name === "Socket" && (h as { remotePort?: number }).remotePort !== undefined).length
-
 const live = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
   it.scopedLive(name, () => body().pipe(Effect.provide(NodeTransport.layer)), 30_000)
 

@@ -113,10 +113,13 @@ describe("WebSocketTransport: aborting a handshake", () => {
       expect(error._tag).toBe("InvalidStateError")
     }).pipe(Effect.provide(PortableTransport)))
 
-  it.scopedLive("a connect timeout aborts the handshake with ConnectionTimeoutError", () =>
+  it.scopedLive("a connect timeout aborts the handshake with ConnectionTimeoutError (the transport's own timer)", () =>
     Effect.gen(function*() {
       const server = yield* TestServer.make({ upgrade: TestServer.hang })
+      const started = Date.now()
       const error = yield* Effect.flip(JetSocket.connect(server.url, { heartbeat: false, reconnect: false, connectTimeout: "100 millis" }))
-      expect(error._tag).toBe("ConnectionTimeoutError")
+      // the transport's own timer (it enforces connectTimeout: the client races no fiber against it)
+      expect(error).toMatchObject({ _tag: "ConnectionTimeoutError", operation: "connect", url: server.url })
+      expect(Date.now() - started).toBeGreaterThanOrEqual(90)
     }).pipe(Effect.provide(PortableTransport)))
 })

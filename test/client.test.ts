@@ -4,7 +4,8 @@ import * as JetSocket from "../src/JetSocket.js"
 import * as JetSocketError from "../src/JetSocketError.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
-import { closedPort } from "./fixtures/helpers.js"
+import * as Transport from "../src/Transport.js"
+import { closedPort, tcpHandles } from "./fixtures/helpers.js"
 
 const sizes = [0, 125, 126, 65535, 65536, 1024 * 1024] as const
 
@@ -129,6 +130,29 @@ describe("client against TestServer: every error from a real scenario", () => {
       expect(error.message).toContain(server.url)
       expect(elapsed).toBeGreaterThanOrEqual(250)
       expect(elapsed).toBeLessThan(10_000)
+    }))
+
+  live("a transport that does not time the handshake out itself: the client enforces connectTimeout", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.make({ upgrade: TestServer.hang })
+      // The Node transport asked to wait an hour, wrapped without `enforcesConnectTimeout`.
+      const lenient = Transport.make("lenient", (request) =>
+        NodeTransport.transport.connect({ ...request, connectTimeout: Duration.hours(1) }))
+      expect(lenient.enforcesConnectTimeout).toBe(false)
+      expect(NodeTransport.transport.enforcesConnectTimeout).toBe(true)
+      const tcpBefore = tcpHandles()
+      const started = Date.now()
+      const error = yield* Effect.flip(
+        JetSocket.connect(server.url, { connectTimeout: "200 millis", reconnect: false }).pipe(
+          Effect.provideService(Transport.Transport, lenient)
+        )
+      )
+      const elapsed = Date.now() - started
+      expect(error).toMatchObject({ _tag: "ConnectionTimeoutError", operation: "connect" })
+      expect(elapsed).toBeGreaterThanOrEqual(150)
+      expect(elapsed).toBeLessThan(10_000)
+      // the abandoned handshake's socket is gone too
+      yield* server.waitUntil(() => tcpHandles() <= tcpBefore)
     }))
 
   live("a message over maxMessageSize → InvalidFrameError { closeCode 1009 }", () =>

@@ -5,6 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
+import { identity } from "effect/Function"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Runtime from "effect/Runtime"
@@ -874,7 +875,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
         agent: this.options.agent,
         handlers: conn
       }).pipe(
-        Effect.timeoutFail({
+        // Most transports time the handshake out themselves with a timer; racing it here costs a fiber per attempt.
+        this.env.transport.enforcesConnectTimeout === true ? identity : Effect.timeoutFail({
           duration: connectTimeout,
           onTimeout: () => new ConnectionTimeoutError({ operation: "connect", timeout: connectTimeout, url })
         }),

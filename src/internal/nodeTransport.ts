@@ -298,4 +298,4 @@ const connect = (request: Transport.ConnectRequest) =>
   )
 
 /** @internal */
-export const transport: Transport.Transport = Transport.make("node", connect)
+export const transport: Transport.Transport = Transport.make("node", connect, { enforcesConnectTimeout: true })
