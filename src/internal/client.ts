@@ -67,6 +67,12 @@ interface PendingRequest {
   readonly reply: Deferred.Deferred<any, JetSocketError>
 }
 
+// Conn's flags
+const HOLDING = 1
+const RETIRING = 2
+const HEARTBEAT = 4
+const AWAITING_PONG = 8
+
 /**
  * One live transport connection and what the client tracks about it. It is
  * also the transport's handlers and the heartbeat's timer entry, as prototype
@@ -80,20 +86,14 @@ class Conn extends Ticker.TimerEntry implements Transport.Handlers {
   endedWith: JetSocketError | undefined
   /** Frames handed to the socket but not yet confirmed written, in order (made on the first tracked write). */
   inflight: Deque<Frame> | undefined
-  /** Incoming frames are held (not delivered) until hooks ran / rotation finished. */
-  holding = true
+  /** The yes/no states below, as bits of one field (a field each would be 8 bytes per connection). */
+  private flags = HOLDING
   held: Array<Frame> | undefined
-  /** The client closed it on purpose (user close, rotation): its end is not an error. */
-  retiring = false
   /** When it opened, in the ticker's elapsed milliseconds (see `Client.elapsed`). */
   openedAt = 0
   pingSentAt: bigint | undefined
   /** `ping()` callers waiting for the next pong. */
   pongWaiters: Array<Deferred.Deferred<void>> | undefined
-  /** The heartbeat runs on this connection (it is scheduled on the ticker). */
-  heartbeat = false
-  /** The heartbeat sent a ping and waits for its pong. */
-  awaitingPong = false
   /** Backpressure pauses counted when that ping was sent. */
   pausesAtPing = 0
   /** Made only for a fiber that waits for the end (rotation): a Deferred is ~600 B. */
@@ -101,6 +101,38 @@ class Conn extends Ticker.TimerEntry implements Transport.Handlers {
   private writtenCallback: ((error?: Error) => void) | undefined
   constructor(private readonly client: Client<any>, readonly url: string) {
     super()
+  }
+
+  /** Incoming frames are held (not delivered) until hooks ran / rotation finished. */
+  get holding(): boolean {
+    return (this.flags & HOLDING) !== 0
+  }
+  set holding(on: boolean) {
+    this.flag(HOLDING, on)
+  }
+  /** The client closed it on purpose (user close, rotation): its end is not an error. */
+  get retiring(): boolean {
+    return (this.flags & RETIRING) !== 0
+  }
+  set retiring(on: boolean) {
+    this.flag(RETIRING, on)
+  }
+  /** The heartbeat runs on this connection (it is scheduled on the ticker). */
+  get heartbeat(): boolean {
+    return (this.flags & HEARTBEAT) !== 0
+  }
+  set heartbeat(on: boolean) {
+    this.flag(HEARTBEAT, on)
+  }
+  /** The heartbeat sent a ping and waits for its pong. */
+  get awaitingPong(): boolean {
+    return (this.flags & AWAITING_PONG) !== 0
+  }
+  set awaitingPong(on: boolean) {
+    this.flag(AWAITING_PONG, on)
+  }
+  private flag(bit: number, on: boolean): void {
+    this.flags = on ? this.flags | bit : this.flags & ~bit
   }
 
   onMessage(data: Frame): void {
@@ -221,7 +253,6 @@ class Client<A> implements JetSocket.JetSocket<A> {
 
   // --- configuration
   private readonly codec: Codec.SyncCodec<A>
-  private readonly strict: boolean
   /** Built on the first failure: a Schedule is a chain of closures, and most clients never need it. */
   private reconnectPolicy: Backoff.ReconnectPolicy | undefined
   private readonly heartbeat: Heartbeat.Resolved | undefined
@@ -239,6 +270,10 @@ class Client<A> implements JetSocket.JetSocket<A> {
 
   // Settings read from the options when used: rarely (connect, close, a full send queue), and
   // each a field fewer on every client.
+  /** Read on an invalid message only. */
+  private get strict(): boolean {
+    return this.options.strict ?? true
+  }
   private get reconnectEnabled(): boolean {
     return this.options.reconnect !== false
   }
@@ -331,14 +366,16 @@ class Client<A> implements JetSocket.JetSocket<A> {
     private readonly urlOption: JetSocket.JetSocket.Dynamic<string>,
     private readonly options: JetSocket.JetSocket.Options<A, any>,
     private readonly env: Environment,
-    /** Completed by the first connection (or the end before it); dropped once done, see `opened`. */
-    private firstOpen: Deferred.Deferred<void, JetSocketError> | undefined
+    /**
+     * Completed by the first connection (or the end before it); once done,
+     * replaced by how it ended (a settled Deferred holds far more).
+     */
+    private firstOpen: Deferred.Deferred<void, JetSocketError> | Exit.Exit<void, JetSocketError>
   ) {
     const base = Codec.fromOption(options.codec as Codec.CodecOption<unknown> | undefined)
     this.codec = options.schema === undefined
       ? (base as Codec.SyncCodec<A>)
       : Codec.withSchema(base, options.schema)
-    this.strict = options.strict ?? true
     this.heartbeat = Heartbeat.resolve(options.heartbeat)
     // Validated now (a bad capacity fails the connect), kept only as the buffer made on first use.
     const bufferConfig = MessageBuffer.resolve(options.buffer)
@@ -395,7 +432,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
   }
 
   get ready(): Effect.Effect<void, JetSocketError> {
-    return this.firstOpen === undefined ? this.opened! : Deferred.await(this.firstOpen)
+    const first = this.firstOpen
+    return Exit.isExit(first) ? first : Deferred.await(first)
   }
 
   // ---------------------------------------------------------------- helpers
@@ -638,9 +676,10 @@ class Client<A> implements JetSocket.JetSocket<A> {
 
   // The functions users may pass around detached (`Effect.forEach(xs, ws.send)`) are
   // bound closures, made on first access rather than per client up front.
-  private boundFunctions: Partial<Record<"send" | "sendText" | "sendBinary" | "recv" | "request" | "ping" | "close" | "onConnect", any>> | undefined
+  // With them, `take`: the `recv()` description (one per client, see `receiveOne`).
+  private boundFunctions: Partial<Record<"send" | "sendText" | "sendBinary" | "recv" | "take" | "request" | "ping" | "close" | "onConnect", any>> | undefined
 
-  private get bound(): Partial<Record<"send" | "sendText" | "sendBinary" | "recv" | "request" | "ping" | "close" | "onConnect", any>> {
+  private get bound(): Partial<Record<"send" | "sendText" | "sendBinary" | "recv" | "take" | "request" | "ping" | "close" | "onConnect", any>> {
     return this.boundFunctions ??= {}
   }
 
@@ -676,11 +715,9 @@ class Client<A> implements JetSocket.JetSocket<A> {
     return this.bound.recv ??= (options?: JetSocket.JetSocket.RecvOptions) => this.receiveOne(options)
   }
 
-  /** `recv()`: one description per client, made on first use (a one-at-a-time reader allocates nothing per call). */
-  private takeOne: Effect.Effect<A, JetSocketError> | undefined
-
   private receiveOne(options?: JetSocket.JetSocket.RecvOptions): Effect.Effect<A, JetSocketError> {
-    const take = this.takeOne ??= this.buffer.recv(() => new InvalidStateError({ state: this.stateNow, operation: "recv" }))
+    // One description per client, made on first use: a one-at-a-time reader allocates nothing per call.
+    const take: Effect.Effect<A, JetSocketError> = this.bound.take ??= this.buffer.recv(() => new InvalidStateError({ state: this.stateNow, operation: "recv" }))
     if (options?.timeout === undefined) return take
     const timeout = Duration.decode(options.timeout)
     return Effect.timeoutFail(take, {
@@ -1192,15 +1229,11 @@ class Client<A> implements JetSocket.JetSocket<A> {
     })
   }
 
-  /** How the first connect ended, kept instead of the Deferred once settled. */
-  private opened: Exit.Exit<void, JetSocketError> | undefined
-
   private settleFirstOpen(exit: Exit.Exit<void, JetSocketError>): void {
-    const deferred = this.firstOpen
-    if (deferred === undefined) return
-    this.firstOpen = undefined
-    this.opened = exit
-    Deferred.unsafeDone(deferred, exit)
+    const first = this.firstOpen
+    if (Exit.isExit(first)) return
+    this.firstOpen = exit
+    Deferred.unsafeDone(first, exit)
   }
 
   private failPending(error: JetSocketError): void {
