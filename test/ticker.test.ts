@@ -62,4 +62,40 @@ describe("Ticker under TestClock", () => {
       expect(runs).toEqual(["soon", "late"])
       expect(late.scheduled).toBe(false)
     }))
+
+  it.effect("many entries (scheduled, rescheduled, cancelled in any order) run once each, in due order", () =>
+    Effect.gen(function*() {
+      const ticker = yield* Ticker.get
+      const clock = yield* Effect.clock
+      const ran: Array<{ readonly id: number; readonly at: number }> = []
+      let seed = 42
+      const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n
+      const expected = new Map<number, number>() // id → when it must run
+      const entries = Array.from({ length: 300 }, (_, id) =>
+        new Ticker.TimerEntry(() => ran.push({ id, at: clock.unsafeCurrentTimeMillis() })))
+      for (const [id, entry] of entries.entries()) {
+        const delay = 1 + random(5_000)
+        ticker.schedule(entry, delay)
+        expected.set(id, delay)
+      }
+      for (const [id, entry] of entries.entries()) {
+        if (id % 7 === 0) {
+          ticker.cancel(entry)
+          expected.delete(id)
+        } else if (id % 11 === 0) {
+          const delay = 1 + random(5_000) // earlier or later than before
+          ticker.schedule(entry, delay)
+          expected.set(id, delay)
+        }
+      }
+      yield* settle
+      for (let step = 0; step < 60; step++) {
+        yield* TestClock.adjust(100)
+        yield* settle
+      }
+      expect(ran.map((r) => r.id).sort((a, b) => a - b)).toEqual([...expected.keys()].sort((a, b) => a - b))
+      for (const { at, id } of ran) expect(at).toBe(expected.get(id)) // TestClock.adjust passes through every wake-up
+      expect(ran.map((r) => r.at)).toEqual(ran.map((r) => r.at).sort((a, b) => a - b))
+      expect(entries.every((entry) => !entry.scheduled)).toBe(true)
+    }))
 })

@@ -245,6 +245,12 @@ const environment = (transport: Transport.Transport, clock: Clock.Clock, runtime
   return made
 }
 
+/** The reconnect schedule and where it is (kept across connecting fibers). */
+interface ReconnectState {
+  readonly policy: Backoff.ReconnectPolicy
+  state: unknown
+}
+
 /** Most clients replay nothing: one shared setting. */
 const noReplay: MessageBuffer.ReplayConfig<any> = { mode: "none" }
 
@@ -254,7 +260,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
   // --- configuration
   private readonly codec: Codec.SyncCodec<A>
   /** Built on the first failure: a Schedule is a chain of closures, and most clients never need it. */
-  private reconnectPolicy: Backoff.ReconnectPolicy | undefined
+  private reconnectState: ReconnectState | undefined
   private readonly heartbeat: Heartbeat.Resolved | undefined
   private readonly dedup: MessageBuffer.DedupWindow | undefined
   /**
@@ -309,7 +315,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
   private pending: Set<PendingRequest> | undefined
   private hooks: Set<(context: JetSocket.ConnectContext) => Effect.Effect<void, JetSocketError>> | undefined
   private stateRef: SubscriptionRef.SubscriptionRef<State> | undefined
-  private pubsub: PubSub.PubSub<JetSocketEvent> | undefined
+  /** The events hub: made for the first subscriber; `null` once the client closed (no more events). */
+  private pubsub: PubSub.PubSub<JetSocketEvent> | null | undefined
   private lastSequenceId: unknown = undefined
   /** When the current full_buffer replay started (its ReplayCompleted reports the duration). */
   private replayStartedAt = 0
@@ -332,14 +339,12 @@ class Client<A> implements JetSocket.JetSocket<A> {
    */
   private watched: Conn | undefined
   // The reconnect loop's state, kept across connecting fibers.
-  private scheduleState: unknown = undefined
   private attempts = 0
   private outageStart = 0
   private everConnected = false
   private lastMetricsFlush = 0
+  /** Dropped since the last `BufferOverflow` event; an event is due while it is above 0. */
   private droppedSinceEvent = 0
-  private overflowEventScheduled = false
-  private eventsClosed = false
 
   // --- figures
   private messagesSent = 0
@@ -392,19 +397,13 @@ class Client<A> implements JetSocket.JetSocket<A> {
 
   /** @internal the receive buffer's callbacks (see `BufferHooks`) */
   bufferDropped(): void {
-    this.droppedSinceEvent++
-    if (this.overflowEventScheduled) return
-    this.overflowEventScheduled = true
-    // Coalesce: one event per burst (everything dropped in this turn of the event loop).
+    // Coalesce: one event per burst (everything dropped in this turn of the event loop),
+    // scheduled by the burst's first drop.
+    if (this.droppedSinceEvent++ > 0) return
     afterIo(() => {
-      this.overflowEventScheduled = false
       const dropped = this.droppedSinceEvent
       this.droppedSinceEvent = 0
-      if (dropped > 0) {
-        this.publish(
-          JetSocketEvent.BufferOverflow({ timestamp: this.now(), dropped, policy: this.buffer.policy })
-        )
-      }
+      this.publish(JetSocketEvent.BufferOverflow({ timestamp: this.now(), dropped, policy: this.buffer.policy }))
     })
   }
 
@@ -439,11 +438,16 @@ class Client<A> implements JetSocket.JetSocket<A> {
   // ---------------------------------------------------------------- helpers
 
   private get policy(): Backoff.ReconnectPolicy {
-    if (this.reconnectPolicy === undefined) {
-      this.reconnectPolicy = Backoff.policy(this.options.reconnect)
-      this.scheduleState = this.reconnectPolicy.schedule.initial
+    return this.backoff().policy
+  }
+
+  /** The reconnect schedule and its state, made on the first failure. */
+  private backoff(): ReconnectState {
+    if (this.reconnectState === undefined) {
+      const policy = Backoff.policy(this.options.reconnect)
+      this.reconnectState = { policy, state: policy.schedule.initial }
     }
-    return this.reconnectPolicy
+    return this.reconnectState
   }
 
   /** Epoch milliseconds: event timestamps. */
@@ -463,11 +467,11 @@ class Client<A> implements JetSocket.JetSocket<A> {
   private publish(event: JetSocketEvent): void {
     // No hub yet means no subscriber: nobody can miss the event. Late callbacks
     // (a pong, a drop) may arrive after close shut the hub down: ignore them.
-    if (this.pubsub === undefined || this.eventsClosed) return
+    if (this.pubsub === undefined || this.pubsub === null) return
     Effect.runSync(PubSub.publish(this.pubsub, event))
   }
 
-  /** The events hub, made for the first subscriber. */
+  /** The events hub, made for the first subscriber (never called once closed). */
   private hub(): PubSub.PubSub<JetSocketEvent> {
     return this.pubsub ??= Effect.runSync(PubSub.sliding<JetSocketEvent>(DEFAULTS.eventCapacity))
   }
@@ -801,12 +805,12 @@ class Client<A> implements JetSocket.JetSocket<A> {
   }
 
   get events(): Stream.Stream<JetSocketEvent> {
-    return Stream.suspend(() => (this.eventsClosed ? Stream.empty : Stream.fromPubSub(this.hub())))
+    return Stream.suspend(() => (this.pubsub === null ? Stream.empty : Stream.fromPubSub(this.hub())))
   }
 
   get subscribeEvents(): Effect.Effect<Stream.Stream<JetSocketEvent>, never, Scope.Scope> {
     return Effect.suspend(() =>
-      this.eventsClosed ? Effect.succeed(Stream.empty) : Stream.fromPubSub(this.hub(), { scoped: true })
+      this.pubsub === null ? Effect.succeed(Stream.empty) : Stream.fromPubSub(this.hub(), { scoped: true })
     )
   }
 
@@ -1070,8 +1074,9 @@ class Client<A> implements JetSocket.JetSocket<A> {
     return Effect.gen(this, function*() {
       const schedule = this.policy.schedule
       const now = yield* Clock.currentTimeMillis
-      const [state, , decision] = yield* schedule.step(now, error, this.scheduleState)
-      this.scheduleState = state
+      const backoff = this.backoff()
+      const [state, , decision] = yield* schedule.step(now, error, backoff.state)
+      backoff.state = state
       if (ScheduleDecision.isDone(decision)) return Option.none<Duration.Duration>()
       return Option.some(Duration.millis(Math.max(0, Intervals.start(decision.intervals) - now)))
     })
@@ -1114,7 +1119,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
       this.attempts = 0
       if (this.outageStart - last.openedAt >= Duration.toMillis(this.policy.resetAfter) && this.reconnectEnabled && !this.isFatal(ended)) {
         // A stable connection: this outage starts afresh, and reconnects at once.
-        this.scheduleState = this.policy.schedule.initial
+        this.backoff().state = this.policy.schedule.initial
         this.publish(JetSocketEvent.Error({ timestamp: droppedAt, error: ended, fatal: false }))
         return true
       }
@@ -1268,8 +1273,9 @@ class Client<A> implements JetSocket.JetSocket<A> {
         }
         this.flushMetrics()
         this.publish(JetSocketEvent.Closed({ timestamp: this.now(), code, reason }))
-        this.eventsClosed = true
-        if (this.pubsub !== undefined) yield* PubSub.shutdown(this.pubsub)
+        const hub = this.pubsub
+        this.pubsub = null
+        if (hub !== undefined && hub !== null) yield* PubSub.shutdown(hub)
       }).pipe(
         Effect.ensuring(Deferred.succeed(closing, undefined))
       )
