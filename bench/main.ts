@@ -18,6 +18,12 @@ const RUNS = quick ? 1 : 7
 const FEED_N = quick ? 20_000 : 200_000
 const ECHO_N = quick ? 1_000 : 20_000
 const LARGE_N = quick ? 300 : 10_000
+/**
+ * Large messages get more runs: a run there is either fast or ~2× slower, for every contender alike,
+ * depending on whether V8 falls into a cycle of external-memory-triggered mark-compacts (64 KiB
+ * ArrayBuffers, see docs/performance.md); more rounds keep the median off that coin toss.
+ */
+const LARGE_RUNS = quick ? 1 : 11
 // this file runs bundled from node_modules/.cache/jetsocket-bench/ (see run.ts); outputs go to bench/
 const dir = process.env.BENCH_DIR ?? fileURLToPath(new URL("../../../bench/", import.meta.url))
 const build = fileURLToPath(new URL(".", import.meta.url))
@@ -78,10 +84,11 @@ const throughput = async (port: number) => {
   // One workload at a time, its runs back to back with the contenders interleaved: the shared
   // machine has slow phases of a few seconds (raw ws alone swings 500k ↔ 830k msgs/s), and a phase
   // must hit every contender of a workload alike, not whichever one ran during it.
-  const rounds = async (measure: (c: (typeof active)[number]) => Promise<void>) => {
-    for (let run = 0; run < RUNS; run++) {
-      // alternate the order every run so no contender always runs first/last
-      for (const c of run % 2 ? [...active].reverse() : active) await measure(c)
+  const rounds = async (measure: (c: (typeof active)[number]) => Promise<void>, count = RUNS) => {
+    for (let run = 0; run < count; run++) {
+      // rotate the order every run: each contender runs in every position (first, after each of the
+      // others, last) about equally often, so what one run leaves behind (heap, GC state) is shared out
+      for (let i = 0; i < active.length; i++) await measure(active[(i + run) % active.length]!)
     }
   }
   if (runs("feed")) {
@@ -104,7 +111,7 @@ const throughput = async (port: number) => {
       if (!c.large) return
       const ms = await withTimeout(c.large(`ws://127.0.0.1:${port}/large?n=${LARGE_N}&size=65536`, LARGE_N), 120_000, `${c.name} large`)
       record("large 64 KiB binary", c.name, (LARGE_N * 65536) / 1e6 / (ms / 1000), "MB/s", true)
-    })
+    }, LARGE_RUNS)
   }
 }
 
@@ -185,6 +192,7 @@ const main = async () => {
     cpu: os.cpus()[0]?.model ?? "unknown",
     cores: os.cpus().length,
     runs: RUNS,
+    largeRuns: LARGE_RUNS,
     quick,
     date: new Date().toISOString(),
     seconds: round((performance.now() - started) / 1000, 1)
@@ -198,7 +206,7 @@ const main = async () => {
       } |`
     )
   ].join("\n")
-  console.log(`Node ${meta.node}, ${meta.cpu} (${meta.cores} cores), ${RUNS} run(s) each${quick ? " (quick)" : ""}\n`)
+  console.log(`Node ${meta.node}, ${meta.cpu} (${meta.cores} cores), ${RUNS} run(s) each (large messages: ${LARGE_RUNS})${quick ? " (quick)" : ""}\n`)
   console.log(table)
   // Only a full run replaces the published figures (bench/results.json, bench/chart.svg).
   const full = !quick && only === undefined && workloads === undefined
