@@ -4,7 +4,7 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import { fileURLToPath } from "node:url"
 import { writeChart } from "./chart.js"
-import { contenders } from "./contenders.js"
+import { type Contender, contenders } from "./contenders.js"
 import { feedMessage } from "./blaster.js"
 
 const quick = process.argv.includes("--quick")
@@ -18,6 +18,8 @@ const RUNS = quick ? 1 : 7
 const FEED_N = quick ? 20_000 : 200_000
 const ECHO_N = quick ? 1_000 : 20_000
 const LARGE_N = quick ? 300 : 10_000
+/** Each run of feed, echo and large is split in this many parts, interleaved with the other contenders' (see `rounds`). */
+const SEGMENTS = quick ? 1 : 4
 /**
  * Large messages get more runs: a run there is either fast or ~2× slower, for every contender alike,
  * depending on whether V8 falls into a cycle of external-memory-triggered mark-compacts (64 KiB
@@ -83,35 +85,53 @@ const throughput = async (port: number) => {
   }
   // One workload at a time, its runs back to back with the contenders interleaved: the shared
   // machine has slow phases of a few seconds (raw ws alone swings 500k ↔ 830k msgs/s), and a phase
-  // must hit every contender of a workload alike, not whichever one ran during it.
-  const rounds = async (measure: (c: (typeof active)[number]) => Promise<void>, count = RUNS) => {
+  // must hit every contender of a workload alike, not whichever one ran during it. So each run is
+  // made of SEGMENTS parts per contender, interleaved (a part is a quarter of the run's messages or
+  // round trips, on a connection of its own, ~0.1–0.6 s), and the order rotates with every part:
+  // each contender runs in every position, after each of the others, about equally often.
+  const rounds = async <P>(
+    part: (c: Contender) => Promise<P> | undefined,
+    total: (c: Contender, parts: Array<P>) => void,
+    count = RUNS
+  ) => {
     for (let run = 0; run < count; run++) {
-      // rotate the order every run: each contender runs in every position (first, after each of the
-      // others, last) about equally often, so what one run leaves behind (heap, GC state) is shared out
-      for (let i = 0; i < active.length; i++) await measure(active[(i + run) % active.length]!)
+      const parts = new Map<Contender, Array<P>>()
+      for (let segment = 0; segment < SEGMENTS; segment++) {
+        for (let i = 0; i < active.length; i++) {
+          const c = active[(i + run + segment) % active.length]!
+          const done = part(c)
+          if (done !== undefined) (parts.get(c) ?? parts.set(c, []).get(c)!).push(await done)
+        }
+      }
+      for (const [c, ps] of parts) total(c, ps)
     }
   }
+  const sum = (xs: Array<number>) => xs.reduce((a, b) => a + b, 0)
   if (runs("feed")) {
-    await rounds(async (c) => {
-      if (!c.feed) return
-      const ms = await withTimeout(c.feed(`ws://127.0.0.1:${port}/feed?n=${FEED_N}&size=120`, FEED_N), 120_000, `${c.name} feed`)
-      record(`feed ${feedBytes} B JSON`, c.name, FEED_N / (ms / 1000), "msgs/s", true)
-    })
+    const n = FEED_N / SEGMENTS
+    await rounds(
+      (c) => c.feed && withTimeout(c.feed(`ws://127.0.0.1:${port}/feed?n=${n}&size=120`, n), 120_000, `${c.name} feed`),
+      (c, ms) => record(`feed ${feedBytes} B JSON`, c.name, FEED_N / (sum(ms) / 1000), "msgs/s", true)
+    )
   }
   for (const [label, size] of runs("echo") ? [["32 B", 32], ["8 KiB", 8192]] as const : []) {
     const payload = "e".repeat(size)
-    await rounds(async (c) => {
-      const lat = await withTimeout(c.echo(`ws://127.0.0.1:${port}/echo`, payload, ECHO_N), 120_000, `${c.name} echo`)
-      record(`echo ${label} p50`, c.name, pct(lat, 50), "µs", false)
-      record(`echo ${label} p99`, c.name, pct(lat, 99), "µs", false)
-    })
+    await rounds(
+      (c) => withTimeout(c.echo(`ws://127.0.0.1:${port}/echo`, payload, ECHO_N / SEGMENTS), 120_000, `${c.name} echo`),
+      (c, parts) => {
+        const lat = parts.flat() // the run's ECHO_N round trips
+        record(`echo ${label} p50`, c.name, pct(lat, 50), "µs", false)
+        record(`echo ${label} p99`, c.name, pct(lat, 99), "µs", false)
+      }
+    )
   }
   if (runs("large")) {
-    await rounds(async (c) => {
-      if (!c.large) return
-      const ms = await withTimeout(c.large(`ws://127.0.0.1:${port}/large?n=${LARGE_N}&size=65536`, LARGE_N), 120_000, `${c.name} large`)
-      record("large 64 KiB binary", c.name, (LARGE_N * 65536) / 1e6 / (ms / 1000), "MB/s", true)
-    }, LARGE_RUNS)
+    const n = LARGE_N / SEGMENTS
+    await rounds(
+      (c) => c.large && withTimeout(c.large(`ws://127.0.0.1:${port}/large?n=${n}&size=65536`, n), 120_000, `${c.name} large`),
+      (c, ms) => record("large 64 KiB binary", c.name, (LARGE_N * 65536) / 1e6 / (sum(ms) / 1000), "MB/s", true),
+      LARGE_RUNS
+    )
   }
 }
 
@@ -193,6 +213,7 @@ const main = async () => {
     cores: os.cpus().length,
     runs: RUNS,
     largeRuns: LARGE_RUNS,
+    segments: SEGMENTS,
     quick,
     date: new Date().toISOString(),
     seconds: round((performance.now() - started) / 1000, 1)
@@ -206,7 +227,7 @@ const main = async () => {
       } |`
     )
   ].join("\n")
-  console.log(`Node ${meta.node}, ${meta.cpu} (${meta.cores} cores), ${RUNS} run(s) each (large messages: ${LARGE_RUNS})${quick ? " (quick)" : ""}\n`)
+  console.log(`Node ${meta.node}, ${meta.cpu} (${meta.cores} cores), ${RUNS} run(s) each (large messages: ${LARGE_RUNS}), each of ${SEGMENTS} interleaved part(s)${quick ? " (quick)" : ""}\n`)
   console.log(table)
   // Only a full run replaces the published figures (bench/results.json, bench/chart.svg).
   const full = !quick && only === undefined && workloads === undefined
