@@ -86,8 +86,19 @@ class Conn extends Ticker.TimerEntry implements Transport.Handlers {
   endedWith: JetSocketError | undefined
   /** Frames handed to the socket but not yet confirmed written, in order (made on the first tracked write). */
   inflight: Deque<Frame> | undefined
-  /** The yes/no states below, as bits of one field (a field each would be 8 bytes per connection). */
-  private flags = HOLDING
+  /**
+   * The yes/no states: bits of one field (a field each would be 8 bytes per
+   * connection), read and written through the accessors below (see `flagAccessor`).
+   */
+  flags = HOLDING
+  /** Incoming frames are held (not delivered) until hooks ran / rotation finished. */
+  declare holding: boolean
+  /** The client closed it on purpose (user close, rotation): its end is not an error. */
+  declare retiring: boolean
+  /** The heartbeat runs on this connection (it is scheduled on the ticker). */
+  declare heartbeat: boolean
+  /** The heartbeat sent a ping and waits for its pong. */
+  declare awaitingPong: boolean
   held: Array<Frame> | undefined
   /** When it opened, in the ticker's elapsed milliseconds (see `Client.elapsed`). */
   openedAt = 0
@@ -101,38 +112,6 @@ class Conn extends Ticker.TimerEntry implements Transport.Handlers {
   private writtenCallback: ((error?: Error) => void) | undefined
   constructor(private readonly client: Client<any>, readonly url: string) {
     super()
-  }
-
-  /** Incoming frames are held (not delivered) until hooks ran / rotation finished. */
-  get holding(): boolean {
-    return (this.flags & HOLDING) !== 0
-  }
-  set holding(on: boolean) {
-    this.flag(HOLDING, on)
-  }
-  /** The client closed it on purpose (user close, rotation): its end is not an error. */
-  get retiring(): boolean {
-    return (this.flags & RETIRING) !== 0
-  }
-  set retiring(on: boolean) {
-    this.flag(RETIRING, on)
-  }
-  /** The heartbeat runs on this connection (it is scheduled on the ticker). */
-  get heartbeat(): boolean {
-    return (this.flags & HEARTBEAT) !== 0
-  }
-  set heartbeat(on: boolean) {
-    this.flag(HEARTBEAT, on)
-  }
-  /** The heartbeat sent a ping and waits for its pong. */
-  get awaitingPong(): boolean {
-    return (this.flags & AWAITING_PONG) !== 0
-  }
-  set awaitingPong(on: boolean) {
-    this.flag(AWAITING_PONG, on)
-  }
-  private flag(bit: number, on: boolean): void {
-    this.flags = on ? this.flags | bit : this.flags & ~bit
   }
 
   onMessage(data: Frame): void {
@@ -178,6 +157,23 @@ class Conn extends Ticker.TimerEntry implements Transport.Handlers {
     }
   }
 }
+
+/** A `Conn` state kept as one bit of its `flags`, as a prototype accessor. */
+const flagAccessor = (bit: number): PropertyDescriptor => ({
+  get(this: Conn): boolean {
+    return (this.flags & bit) !== 0
+  },
+  set(this: Conn, on: boolean): void {
+    this.flags = on ? this.flags | bit : this.flags & ~bit
+  }
+})
+
+Object.defineProperties(Conn.prototype, {
+  holding: flagAccessor(HOLDING),
+  retiring: flagAccessor(RETIRING),
+  heartbeat: flagAccessor(HEARTBEAT),
+  awaitingPong: flagAccessor(AWAITING_PONG)
+})
 
 /**
  * The receive buffer's options and callbacks as one object with prototype
@@ -251,6 +247,10 @@ interface ReconnectState {
   state: unknown
 }
 
+/** The dedup check: a message's key recorded in the window (made apart, so that it holds nothing else). */
+const duplicates = <A>(key: (message: A) => unknown, window: MessageBuffer.DedupWindow) => (message: A): boolean =>
+  window.seen(key(message))
+
 /** Most clients replay nothing: one shared setting. */
 const noReplay: MessageBuffer.ReplayConfig<any> = { mode: "none" }
 
@@ -262,7 +262,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
   /** Built on the first failure: a Schedule is a chain of closures, and most clients never need it. */
   private reconnectState: ReconnectState | undefined
   private readonly heartbeat: Heartbeat.Resolved | undefined
-  private readonly dedup: MessageBuffer.DedupWindow | undefined
+  /** With dedup configured: records a message's key, `true` when it was among the window's last keys. */
+  private readonly isDuplicate: ((message: A) => boolean) | undefined
   /**
    * Frames are decoded by the consumer, a batch at a time, unless something
    * must see each value on arrival (an application pong, dedup, a replay
@@ -296,10 +297,6 @@ class Client<A> implements JetSocket.JetSocket<A> {
   private get maxAge(): Duration.Duration | undefined {
     const option = this.options.maxConnectionAge
     return option === undefined ? undefined : Duration.decode(option)
-  }
-  private get dedupKey(): ((message: A) => unknown) | undefined {
-    const option = this.options.buffer
-    return typeof option === "object" ? option.dedup?.key : undefined
   }
   private get replay(): MessageBuffer.ReplayConfig<A> {
     return this.options.replay ?? noReplay
@@ -389,9 +386,9 @@ class Client<A> implements JetSocket.JetSocket<A> {
     void this.connectTimeout
     void this.maxAge
     const dedup = bufferConfig.dedup
-    this.dedup = dedup === undefined ? undefined : MessageBuffer.makeDedupWindow(dedup.window)
+    this.isDuplicate = dedup === undefined ? undefined : duplicates(dedup.key, MessageBuffer.makeDedupWindow(dedup.window))
     this.currentUrl = typeof urlOption === "string" ? urlOption : "<dynamic>"
-    this.decodeOnTake = this.heartbeat?.application === undefined && this.dedup === undefined &&
+    this.decodeOnTake = this.heartbeat?.application === undefined && this.isDuplicate === undefined &&
       this.replay.sequenceKey === undefined
   }
 
@@ -540,7 +537,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
         else if (heartbeat.pongMatcher(value)) return this.onPong(conn)
       }
       if (this.pending !== undefined && this.pending.size > 0 && this.answer(value)) return
-      if (this.dedup !== undefined && this.dedup.seen(this.dedupKey!(value))) {
+      if (this.isDuplicate !== undefined && this.isDuplicate(value)) {
         this.deduplicated++
         return
       }

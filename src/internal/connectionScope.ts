@@ -20,11 +20,11 @@ interface OpenState {
  *
  * `Scope.make` keeps its finalizers in a `Map` under a fresh key object each,
  * behind a state object: ~0.3 KiB per scope, per open connection, before the
- * first finalizer is added. Here a lone finalizer is a field (or, when it is
- * a resource's release added by {@link addRelease}, the release function and
- * the resource: no closure); a second one moves them all into Effect's own
- * layout (`{ _tag, finalizers: Map }`). That
- * layout is also made when something reads `state`: Effect's `forkIn` (hence
+ * first finalizer is added. Here a lone finalizer is a function and its
+ * input (the close's exit, or, for a resource's release added by
+ * {@link addRelease}, the resource: no closure); a second one moves them all
+ * into Effect's own layout (`{ _tag, finalizers: Map }`). That layout is also
+ * made when something reads `state`: Effect's `forkIn` (hence
  * `forkScoped`) reads a scope's internal state instead of calling
  * `addFinalizer`.
  *
@@ -34,11 +34,10 @@ export class ConnectionScope implements Scope.CloseableScope {
   declare readonly [Scope.ScopeTypeId]: Scope.ScopeTypeId
   declare readonly [Scope.CloseableScopeTypeId]: Scope.CloseableScopeTypeId
   declare readonly strategy: ExecutionStrategy.ExecutionStrategy
-  /** The only finalizer, while there is at most one and nothing read `state`. */
-  private single: Scope.Scope.Finalizer | undefined = undefined
-  /** Or the only finalizer as a release and its resource (see {@link addRelease}). */
-  private release: ((resource: any) => Effect.Effect<void>) | undefined = undefined
-  private resource: unknown = undefined
+  /** The only finalizer, while there is at most one and nothing read `state`... */
+  private lone: ((input: any) => Effect.Effect<unknown>) | undefined = undefined
+  /** ...and what it is called with: the close's exit ({@link closeExit}), or its resource. */
+  private loneInput: unknown = undefined
   /** Effect's layout, once there were two finalizers or something read `state`. */
   private open: OpenState | undefined = undefined
   private closedWith: Exit.Exit<unknown, unknown> | undefined = undefined
@@ -65,12 +64,7 @@ export class ConnectionScope implements Scope.CloseableScope {
   addRelease<R>(release: (resource: R) => Effect.Effect<void>, resource: R): Effect.Effect<void> {
     return Effect.suspend(() => {
       if (this.closedWith !== undefined) return release(resource)
-      if (this.isEmpty()) {
-        this.release = release
-        this.resource = resource
-      } else {
-        this.add(releasing(release, resource))
-      }
+      this.add(release, resource)
       return Effect.void
     })
   }
@@ -79,10 +73,10 @@ export class ConnectionScope implements Scope.CloseableScope {
     return Effect.suspend(() => {
       if (this.closedWith !== undefined) return Effect.void
       this.closedWith = exit
-      const { single, open, release, resource } = this
-      this.single = this.open = this.release = this.resource = undefined
-      if (release !== undefined) return release(resource)
-      if (open === undefined) return single === undefined ? Effect.void : Effect.asVoid(single(exit))
+      const { lone, loneInput, open } = this
+      this.lone = this.loneInput = this.open = undefined
+      if (lone !== undefined) return Effect.asVoid(lone(loneInput === closeExit ? exit : loneInput))
+      if (open === undefined) return Effect.void
       const lastFirst = Array.from(open.finalizers.values()).reverse()
       return Effect.flatMap(Effect.forEach(lastFirst, (finalizer) => Effect.exit(finalizer(exit))), (exits) => {
         const causes = exits.flatMap((done) => (Exit.isFailure(done) ? [done.cause] : []))
@@ -109,30 +103,34 @@ export class ConnectionScope implements Scope.CloseableScope {
   private opened(): OpenState {
     if (this.open === undefined) {
       const finalizers = new Map<object, Scope.Scope.Finalizer>()
-      if (this.single !== undefined) finalizers.set({}, this.single)
-      if (this.release !== undefined) finalizers.set({}, releasing(this.release, this.resource))
-      this.single = this.release = this.resource = undefined
+      const { lone, loneInput } = this
+      if (lone !== undefined) finalizers.set({}, loneInput === closeExit ? lone : releasing(lone, loneInput))
+      this.lone = this.loneInput = undefined
       this.open = { _tag: "Open", finalizers }
     }
     return this.open
   }
 
-  private isEmpty(): boolean {
-    return this.open === undefined && this.single === undefined && this.release === undefined
-  }
-
-  private add(finalizer: Scope.Scope.Finalizer): void {
-    if (this.isEmpty()) this.single = finalizer
-    else this.opened().finalizers.set({}, finalizer)
+  /** Adds `finalizer`, to be called with `input` (by default, the close's exit). */
+  private add<I>(finalizer: (input: I) => Effect.Effect<unknown>, input: I | typeof closeExit = closeExit): void {
+    if (this.open === undefined && this.lone === undefined) {
+      this.lone = finalizer
+      this.loneInput = input
+    } else {
+      this.opened().finalizers.set({}, input === closeExit ? finalizer as Scope.Scope.Finalizer : releasing(finalizer, input))
+    }
   }
 
   private remove(finalizer: Scope.Scope.Finalizer): void {
-    if (this.single === finalizer) this.single = undefined
+    if (this.lone === finalizer && this.loneInput === closeExit) this.lone = this.loneInput = undefined
     else if (this.open !== undefined) {
       for (const [key, value] of this.open.finalizers) if (value === finalizer) this.open.finalizers.delete(key)
     }
   }
 }
+
+/** What a lone finalizer added by `addFinalizer` is called with: the close's exit. */
+const closeExit: unique symbol = Symbol("jetsocket/ConnectionScope/closeExit")
 
 /**
  * `release(resource)` as a finalizer: one closure whose context is `release`
@@ -141,7 +139,7 @@ export class ConnectionScope implements Scope.CloseableScope {
  *
  * @internal
  */
-export const releasing = <R>(release: (resource: R) => Effect.Effect<void>, resource: R): Scope.Scope.Finalizer => () =>
+export const releasing = <R>(release: (resource: R) => Effect.Effect<unknown>, resource: R): Scope.Scope.Finalizer => () =>
   release(resource)
 
 // On the prototype: nothing per connection but the finalizer and state slots.
