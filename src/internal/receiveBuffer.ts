@@ -1,3 +1,4 @@
+import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
@@ -375,7 +376,7 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
    * Splits a taken batch at its first failure: the part before it is returned.
    * `mayFail` is false when the batch is known to hold no failure (no scan).
    */
-  private deliver(items: ReadonlyArray<A | Failure<E>>, mayFail: boolean): Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> {
+  private deliver(items: ReadonlyArray<A | Failure<E>>, mayFail: boolean): Effect.Effect<Chunk.Chunk<A>, E> {
     let i = 0
     if (!mayFail) i = items.length
     else while (i < items.length && !(items[i] instanceof Failure)) i++
@@ -384,19 +385,21 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
       if (i === 0) {
         const failure = this.stash.shift() as Failure<E>
         this.afterTake(0)
-        return Effect.fail(Option.some(failure.error))
+        return Effect.fail(failure.error)
       }
     }
     this.afterTake(i)
     return Effect.succeed(Chunk.unsafeFromArray((i === items.length ? items : items.slice(0, i)) as Array<A>))
   }
 
-  /** The chunk take and its wait, made for the first stream. */
-  private chunkTake: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> | undefined
-  private chunkWait: Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> | undefined
+  /** The chunk take, its wait and the stream's channel, made for the first stream. */
+  private chunkTake: Effect.Effect<Chunk.Chunk<A> | typeof endOfStream, E> | undefined
+  private chunkWait: Effect.Effect<Chunk.Chunk<A> | typeof endOfStream, E> | undefined
+  private chunks: Channel.Channel<Chunk.Chunk<A>, unknown, E, unknown, void, unknown> | undefined
 
-  get takeChunk(): Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> {
-    return this.chunkTake ??= Effect.suspend((): Effect.Effect<Chunk.Chunk<A>, Option.Option<E>> => {
+  /** The next batch: everything queued (up to a failure), or {@link endOfStream} once ended and drained. */
+  private get takeChunk(): Effect.Effect<Chunk.Chunk<A> | typeof endOfStream, E> {
+    return this.chunkTake ??= Effect.suspend((): Effect.Effect<Chunk.Chunk<A> | typeof endOfStream, E> => {
       if (this.stash.length > 0) {
         const items = this.stash
         this.stash = none
@@ -410,7 +413,7 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
         this.afterTake(0) // all decoded to nothing (skipped): look again
         return this.takeChunk
       }
-      if (this.ended !== undefined) return Effect.fail(this.ended)
+      if (this.ended !== undefined) return Option.isSome(this.ended) ? Effect.fail(this.ended.value) : endOfStreamEffect
       return this.chunkWait ??= this.waitChunk(this.takeChunk)
     })
   }
@@ -446,9 +449,24 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
   }
 
   get stream(): Stream.Stream<A, E> {
-    return Stream.repeatEffectChunkOption(this.takeChunk)
+    // A channel that loops take → write, made once: ~25 % less per consumer step than
+    // `Stream.repeatEffectChunkOption`, which unwraps a new channel from an Effect at every chunk
+    // (a step per message for a feed slower than the event loop; docs/performance.md).
+    if (this.chunks === undefined) {
+      const take = Channel.fromEffect(this.takeChunk)
+      const loop: Channel.Channel<Chunk.Chunk<A>, unknown, E, unknown, void, unknown> = Channel.flatMap(
+        take,
+        (chunk) => chunk === endOfStream ? Channel.void : Channel.flatMap(Channel.write(chunk), () => loop)
+      )
+      this.chunks = loop
+    }
+    return Stream.fromChannel(this.chunks)
   }
 }
+
+/** What the chunk take gives once the buffer has ended cleanly and is drained. */
+const endOfStream: unique symbol = Symbol.for("jetsocket/ReceiveBuffer/endOfStream")
+const endOfStreamEffect = Effect.succeed(endOfStream)
 
 /** @internal */
 export const make = <A, E>(options: ReceiveBufferOptions<E>): ReceiveBuffer<A, E> => new ReceiveBufferImpl<A, E>(options)
