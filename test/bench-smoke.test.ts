@@ -5,23 +5,44 @@ import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 
+interface Results {
+  node: string
+  cpu: string
+  busyCpus: boolean
+  rows: Array<{ workload: string; contender: string; median: number; unit: string; ratioToRawWs: number | null }>
+}
+
+const runBench = (args: ReadonlyArray<string>, timeout: number) => {
+  const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "jetsocket-bench-")), "results.json")
+  const res = spawnSync(process.execPath, ["--import", "tsx", "bench/run.ts", "--quick", ...args], {
+    cwd: path.resolve(__dirname, ".."),
+    env: { ...process.env, BENCH_OUT: out },
+    encoding: "utf8",
+    timeout
+  })
+  expect(res.status, res.stderr).toBe(0)
+  expect(res.stdout).toContain("| workload | contender |")
+  return JSON.parse(fs.readFileSync(out, "utf8")) as Results
+}
+
+/** Processes running the `--busy-cpus` spinner (Linux: read from /proc; elsewhere none are seen). */
+const spinners = () => {
+  if (!fs.existsSync("/proc/self/cmdline")) return []
+  return fs.readdirSync("/proc").filter((pid) => {
+    if (!/^\d+$/.test(pid)) return false
+    try {
+      return fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").includes("for (;;);")
+    } catch {
+      return false // gone meanwhile
+    }
+  })
+}
+
 describe("bench (quick)", () => {
   it("produces a row per workload and contender", () => {
-    const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "jetsocket-bench-")), "results.json")
-    const res = spawnSync(process.execPath, ["--import", "tsx", "bench/run.ts", "--quick"], {
-      cwd: path.resolve(__dirname, ".."),
-      env: { ...process.env, BENCH_OUT: out },
-      encoding: "utf8",
-      timeout: 170_000
-    })
-    expect(res.status, res.stderr).toBe(0)
-    expect(res.stdout).toContain("| workload | contender |")
-    const results = JSON.parse(fs.readFileSync(out, "utf8")) as {
-      node: string
-      cpu: string
-      rows: Array<{ workload: string; contender: string; median: number; unit: string; ratioToRawWs: number | null }>
-    }
+    const results = runBench([], 170_000)
     expect(results.node).toBe(process.version)
+    expect(results.busyCpus).toBe(false)
     const workloads = new Set(results.rows.map((r) => r.workload.split(" ")[0]))
     for (const w of ["feed", "echo", "large", "memory/idle", "restart"]) expect(workloads.has(w)).toBe(true)
     const contenders = new Set(results.rows.map((r) => r.contender))
@@ -29,5 +50,16 @@ describe("bench (quick)", () => {
       expect(contenders.has(c)).toBe(true)
     }
     for (const r of results.rows) expect(Number.isFinite(r.median)).toBe(true)
+    const cpu = results.rows.filter((r) => r.workload === "echo 32 B CPU per round trip")
+    expect(cpu.map((r) => r.contender)).toContain("jetsocket")
+    for (const r of cpu) expect(r.median).toBeGreaterThan(0)
   }, 180_000)
+
+  it("--busy-cpus runs with the CPUs kept busy and leaves no spinner behind", () => {
+    const results = runBench(["--busy-cpus", "--workloads=echo", "--only=jetsocket,raw ws"], 50_000)
+    expect(results.busyCpus).toBe(true)
+    expect(new Set(results.rows.map((r) => r.contender))).toEqual(new Set(["jetsocket", "raw ws"]))
+    expect(results.rows.map((r) => r.workload)).toContain("echo 32 B CPU per round trip")
+    expect(spinners()).toEqual([])
+  }, 60_000)
 })
