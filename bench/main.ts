@@ -207,6 +207,7 @@ const keepCpusBusy = (): (() => void) => {
 const main = async () => {
   const started = performance.now()
   const stopSpinners = busyCpus ? keepCpusBusy() : undefined
+  // On every way out (results written, or a failure): process.exit runs "exit" listeners.
   process.once("exit", () => stopSpinners?.())
   const { child, port } = await spawnBlaster()
   try {
@@ -217,7 +218,6 @@ const main = async () => {
     child.kill("SIGTERM")
   }
   if (runs("restart")) await restart()
-  stopSpinners?.()
 
   const rows: Array<Row> = []
   for (const [workload, byC] of Object.entries(samples)) {

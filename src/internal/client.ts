@@ -1116,7 +1116,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
       this.attempts = 0
       if (this.outageStart - last.openedAt >= Duration.toMillis(this.policy.resetAfter) && this.reconnectEnabled && !this.isFatal(ended)) {
         // A stable connection: this outage starts afresh, and reconnects at once.
-        this.backoff().state = this.policy.schedule.initial
+        const backoff = this.backoff()
+        backoff.state = backoff.policy.schedule.initial
         this.publish(JetSocketEvent.Error({ timestamp: droppedAt, error: ended, fatal: false }))
         return true
       }

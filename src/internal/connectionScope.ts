@@ -136,11 +136,25 @@ const closeExit: unique symbol = Symbol("jetsocket/ConnectionScope/closeExit")
  * `release(resource)` as a finalizer: one closure whose context is `release`
  * and `resource` only (a closure made inline would keep whatever its
  * enclosing function held alive with the resource).
+ */
+const releasing = <R>(release: (resource: R) => Effect.Effect<unknown>, resource: R): Scope.Scope.Finalizer => () =>
+  release(resource)
+
+/**
+ * Adds `release(resource)` to any scope: a connection's own scope keeps the
+ * function and the resource as they are (no closure, see
+ * {@link ConnectionScope.addRelease}); any other gets {@link releasing}.
  *
  * @internal
  */
-export const releasing = <R>(release: (resource: R) => Effect.Effect<unknown>, resource: R): Scope.Scope.Finalizer => () =>
-  release(resource)
+export const addRelease = <R>(
+  scope: Scope.Scope,
+  release: (resource: R) => Effect.Effect<void>,
+  resource: R
+): Effect.Effect<void> =>
+  scope instanceof ConnectionScope
+    ? scope.addRelease(release, resource)
+    : Scope.addFinalizerExit(scope, releasing(release, resource))
 
 // On the prototype: nothing per connection but the finalizer and state slots.
 Object.assign(ConnectionScope.prototype, {
