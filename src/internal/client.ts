@@ -39,6 +39,8 @@ import type { ReceiveBufferOptions } from "./receiveBuffer.js"
 import { ClientMetrics } from "./metrics.js"
 import * as SharedRuntime from "./sharedRuntime.js"
 import * as Ticker from "./ticker.js"
+import { Conn } from "./client/conn.js"
+import * as Lifecycle from "./client/lifecycle.js"
 
 /** @internal */
 export const TypeId: unique symbol = Symbol.for("jetsocket/JetSocket")
@@ -66,114 +68,6 @@ interface PendingRequest {
   readonly match: (message: any) => boolean
   readonly reply: Deferred.Deferred<any, JetSocketError>
 }
-
-// Conn's flags
-const HOLDING = 1
-const RETIRING = 2
-const HEARTBEAT = 4
-const AWAITING_PONG = 8
-
-/**
- * One live transport connection and what the client tracks about it. It is
- * also the transport's handlers and the heartbeat's timer entry, as prototype
- * methods: an idle connection costs one object here, not a closure per callback.
- */
-class Conn extends Ticker.TimerEntry implements Transport.Handlers {
-  connection: Transport.Connection | undefined
-  /** Where the socket lives; closed when it ends. */
-  scope: ConnectionScope | undefined
-  /** Why it ended; set once. */
-  endedWith: JetSocketError | undefined
-  /** Frames handed to the socket but not yet confirmed written, in order (made on the first tracked write). */
-  inflight: Deque<Frame> | undefined
-  /**
-   * The yes/no states: bits of one field (a field each would be 8 bytes per
-   * connection), read and written through the accessors below (see `flagAccessor`).
-   */
-  flags = HOLDING
-  /** Incoming frames are held (not delivered) until hooks ran / rotation finished. */
-  declare holding: boolean
-  /** The client closed it on purpose (user close, rotation): its end is not an error. */
-  declare retiring: boolean
-  /** The heartbeat runs on this connection (it is scheduled on the ticker). */
-  declare heartbeat: boolean
-  /** The heartbeat sent a ping and waits for its pong. */
-  declare awaitingPong: boolean
-  held: Array<Frame> | undefined
-  /** When it opened, in the ticker's elapsed milliseconds (see `Client.elapsed`). */
-  openedAt = 0
-  pingSentAt: bigint | undefined
-  /** `ping()` callers waiting for the next pong. */
-  pongWaiters: Array<Deferred.Deferred<void>> | undefined
-  /** Backpressure pauses counted when that ping was sent. */
-  pausesAtPing = 0
-  /** Made only for a fiber that waits for the end (rotation): a Deferred is ~600 B. */
-  private endedSignal: Deferred.Deferred<JetSocketError> | undefined
-  private writtenCallback: ((error?: Error) => void) | undefined
-  constructor(private readonly client: Client<any>, readonly url: string) {
-    super()
-  }
-
-  onMessage(data: Frame): void {
-    this.client.receive(this, data)
-  }
-
-  onPong(): void {
-    this.client.onPong(this)
-  }
-
-  onClose(error: JetSocketError): void {
-    this.client.endConnection(this, error)
-  }
-
-  /** The heartbeat's step (see `Client.beat`). */
-  override run(): void {
-    this.client.beat(this)
-  }
-
-  /** Takes what the socket never confirmed writing (to re-send it on the next connection). */
-  unconfirmed(): Array<Frame> {
-    return this.inflight === undefined ? [] : this.inflight.drain()
-  }
-
-  /** Completes when the connection ends, with why. */
-  get ended(): Effect.Effect<JetSocketError> {
-    if (this.endedWith !== undefined) return Effect.succeed(this.endedWith)
-    return Deferred.await(this.endedSignal ??= Deferred.unsafeMake(FiberId.none))
-  }
-
-  /** Records why it ended (once); `false` when it had already ended. */
-  end(error: JetSocketError): boolean {
-    if (this.endedWith !== undefined) return false
-    this.endedWith = error
-    if (this.endedSignal !== undefined) Deferred.unsafeDone(this.endedSignal, Exit.succeed(error))
-    return true
-  }
-
-  /** The write confirmation callback (one per connection, made on the first tracked write). */
-  get onWritten(): (error?: Error) => void {
-    return this.writtenCallback ??= (error) => {
-      if (error === undefined || error === null) this.inflight?.shift()
-    }
-  }
-}
-
-/** A `Conn` state kept as one bit of its `flags`, as a prototype accessor. */
-const flagAccessor = (bit: number): PropertyDescriptor => ({
-  get(this: Conn): boolean {
-    return (this.flags & bit) !== 0
-  },
-  set(this: Conn, on: boolean): void {
-    this.flags = on ? this.flags | bit : this.flags & ~bit
-  }
-})
-
-Object.defineProperties(Conn.prototype, {
-  holding: flagAccessor(HOLDING),
-  retiring: flagAccessor(RETIRING),
-  heartbeat: flagAccessor(HEARTBEAT),
-  awaitingPong: flagAccessor(AWAITING_PONG)
-})
 
 /**
  * The receive buffer's options and callbacks as one object with prototype
@@ -254,7 +148,8 @@ const duplicates = <A>(key: (message: A) => unknown, window: MessageBuffer.Dedup
 /** Most clients replay nothing: one shared setting. */
 const noReplay: MessageBuffer.ReplayConfig<any> = { mode: "none" }
 
-class Client<A> implements JetSocket.JetSocket<A> {
+/** @internal */
+export class Client<A> implements JetSocket.JetSocket<A> {
   declare readonly [TypeId]: typeof TypeId
 
   // --- configuration
@@ -303,7 +198,10 @@ class Client<A> implements JetSocket.JetSocket<A> {
   }
 
   // --- live state
-  private stateNow: State = "Idle"
+  /** @internal The lifecycle: one tagged value, changed only by `Lifecycle.transition`. */
+  lifecycle: Lifecycle.State = Lifecycle.idle
+  /** @internal The lifecycle's public name, kept by `Lifecycle.transition` (the send path compares it). */
+  stateNow: State = "Idle"
   private currentUrl: string
   private current: Conn | undefined
   /** Sends waiting for a connection (made on the first one that has to wait). */
@@ -311,7 +209,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
   // Made on first use: an idle connection should cost little more than its socket (see docs/performance.md).
   private pending: Set<PendingRequest> | undefined
   private hooks: Set<(context: JetSocket.ConnectContext) => Effect.Effect<void, JetSocketError>> | undefined
-  private stateRef: SubscriptionRef.SubscriptionRef<State> | undefined
+  /** @internal */
+  stateRef: SubscriptionRef.SubscriptionRef<State> | undefined
   /** The events hub: made for the first subscriber; `null` once the client closed (no more events). */
   private pubsub: PubSub.PubSub<JetSocketEvent> | null | undefined
   private lastSequenceId: unknown = undefined
@@ -320,8 +219,6 @@ class Client<A> implements JetSocket.JetSocket<A> {
   private bufferPaused = false
   /** How many times backpressure paused reading (the heartbeat checks it). */
   private bufferPauses = 0
-  private closing: Deferred.Deferred<void> | undefined
-  private terminal: JetSocketError | undefined
   /** The connecting fiber: it runs from a drop (or the start) until a connection is up, then ends. */
   private supervisor: Fiber.RuntimeFiber<void, never> | undefined
   /**
@@ -330,15 +227,11 @@ class Client<A> implements JetSocket.JetSocket<A> {
    * its own (~0.6 KiB per client), so `close` closes these two itself.
    */
   private opening: Conn | undefined
-  /**
-   * The connection that is up with no fiber waiting on it: its end (a
-   * transport callback) starts the next connecting fiber.
-   */
-  private watched: Conn | undefined
   // The reconnect loop's state, kept across connecting fibers.
   private attempts = 0
   private outageStart = 0
-  private everConnected = false
+  /** @internal Whether a connection was ever up (set by `Lifecycle.transition`). */
+  everConnected = false
   private lastMetricsFlush = 0
   /** Dropped since the last `BufferOverflow` event; an event is due while it is above 0. */
   private droppedSinceEvent = 0
@@ -348,7 +241,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
   private messagesReceived = 0
   private bytesSent = 0
   private bytesReceived = 0
-  private reconnects = 0
+  /** @internal */
+  reconnects = 0
   private deduplicated = 0
   private validationErrors = 0
   private latencyRecorder: LatencyRecorder | undefined
@@ -448,7 +342,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
   }
 
   /** Epoch milliseconds: event timestamps. */
-  private now(): number {
+  /** @internal */
+  now(): number {
     return this.env.clock.unsafeCurrentTimeMillis()
   }
 
@@ -461,7 +356,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
     return this.env.ticker.elapsed()
   }
 
-  private publish(event: JetSocketEvent): void {
+  /** @internal */
+  publish(event: JetSocketEvent): void {
     // No hub yet means no subscriber: nobody can miss the event. Late callbacks
     // (a pong, a drop) may arrive after close shut the hub down: ignore them.
     if (this.pubsub === undefined || this.pubsub === null) return
@@ -473,16 +369,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
     return this.pubsub ??= Effect.runSync(PubSub.sliding<JetSocketEvent>(DEFAULTS.eventCapacity))
   }
 
-  private setState(state: State): Effect.Effect<void> {
-    return Effect.suspend(() => {
-      if (this.stateNow === state) return Effect.void
-      this.stateNow = state
-      this.flushMetrics()
-      return this.stateRef === undefined ? Effect.void : SubscriptionRef.set(this.stateRef, state)
-    })
-  }
-
-  private flushMetrics(): void {
+  /** @internal */
+  flushMetrics(): void {
     this.lastMetricsFlush = this.elapsed()
     // Nothing happened yet (an idle client): no metrics state to keep.
     if (this.metrics === undefined && this.messagesSent + this.messagesReceived + this.reconnects + this.validationErrors === 0 && this.droppedSoFar() === 0) return
@@ -612,9 +500,9 @@ class Client<A> implements JetSocket.JetSocket<A> {
   endConnection(conn: Conn | undefined, error: JetSocketError): void {
     if (conn === undefined || !conn.end(error)) return
     if (conn.heartbeat) this.env.ticker.cancel(conn)
-    if (conn === this.watched) {
-      this.watched = undefined
-      if (!conn.retiring && this.closing === undefined) this.startSupervisor(this.connectLoop([conn, error]))
+    if (conn.unattended) {
+      conn.unattended = false
+      if (!conn.retiring && !this.ending) this.startSupervisor(this.connectLoop([conn, error]))
     }
   }
 
@@ -647,7 +535,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
   }
 
   private trySend(frame: Frame, queue: boolean): JetSocketError | undefined {
-    if (this.terminal !== undefined || this.closing !== undefined) {
+    if (this.ending) {
       return new InvalidStateError({ state: this.stateNow, operation: "send" })
     }
     const conn = this.current
@@ -730,7 +618,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
   get request(): (message: A, options: JetSocket.JetSocket.RequestOptions<A>) => Effect.Effect<A, JetSocketError> {
     return this.bound.request ??= (message: A, options: JetSocket.JetSocket.RequestOptions<A>) =>
       Effect.suspend(() => {
-        if (this.terminal !== undefined) return Effect.fail(this.terminal)
+        const failure = Lifecycle.failure(this.lifecycle)
+        if (failure !== undefined) return Effect.fail(failure)
         const timeout = Duration.decode(options.timeout ?? DEFAULTS.requestTimeout)
         const request: PendingRequest = { match: options.match, reply: Deferred.unsafeMake(FiberId.none) }
         const pending = this.pending ??= new Set()
@@ -1092,8 +981,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
         yield* this.fail(error)
         return false
       }
-      yield* this.setState("BackingOff")
-      this.publish(JetSocketEvent.Reconnecting({ timestamp: this.now(), attempt: this.attempts + 1, delay: delay.value }))
+      yield* Lifecycle.transition(this, { _tag: "BackingOff", attempt: this.attempts + 1, delay: delay.value })
       yield* Effect.sleep(delay.value)
       return true
     })
@@ -1103,15 +991,14 @@ class Client<A> implements JetSocket.JetSocket<A> {
   private afterDrop(last: Conn, ended: JetSocketError): Effect.Effect<boolean> {
     return Effect.gen(this, function*() {
       yield* this.dispose(last)
-      if (this.closing !== undefined) return false
+      if (this.ending) return false
       const droppedAt = this.now()
       this.current = undefined
       const unconfirmed = last.unconfirmed()
       if (unconfirmed.length > 0) (this.queuedSends ??= new Deque()).unshiftAll(unconfirmed)
       const code = ended._tag === "ConnectionClosedError" ? ended.code : ended._tag === "InvalidFrameError" ? ended.closeCode : 1006
       const reason = ended._tag === "ConnectionClosedError" ? ended.reason : ended.message
-      this.publish(JetSocketEvent.Disconnected({ timestamp: droppedAt, code, reason }))
-      yield* this.setState("Disconnected")
+      yield* Lifecycle.transition(this, { _tag: "Dropped", error: ended, code, reason })
       this.outageStart = this.elapsed()
       this.attempts = 0
       if (this.outageStart - last.openedAt >= Duration.toMillis(this.policy.resetAfter) && this.reconnectEnabled && !this.isFatal(ended)) {
@@ -1141,7 +1028,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
           dropped = undefined
         }
         this.attempts++
-        yield* this.setState(this.everConnected ? "Reconnecting" : "Connecting")
+        yield* Lifecycle.transition(this, { _tag: "Connecting", attempt: this.attempts, reconnect: this.everConnected })
         const result = yield* Effect.either(this.attempt(this.attempts))
         if (result._tag === "Left") {
           if (yield* this.backOff(result.left)) continue
@@ -1155,18 +1042,16 @@ class Client<A> implements JetSocket.JetSocket<A> {
           if (yield* this.backOff(activated.left)) continue
           return
         }
-        yield* this.setState("Connected")
-        const now = this.now()
-        this.publish(JetSocketEvent.Connected({ timestamp: now, url: conn.url, protocol: conn.connection!.protocol }))
-        if (this.everConnected) {
-          this.reconnects++
-          this.publish(JetSocketEvent.Reconnected({ timestamp: now, attempts: this.attempts, downtime: Duration.millis(this.elapsed() - this.outageStart) }))
-        }
-        this.everConnected = true
-        this.settleFirstOpen(Exit.void)
+        yield* Lifecycle.transition(this, {
+          _tag: "Up",
+          conn,
+          reconnected: this.everConnected,
+          attempts: this.attempts,
+          downtime: Duration.millis(this.elapsed() - this.outageStart)
+        })
         if (this.maxAge === undefined) {
           if (conn.endedWith === undefined) {
-            this.watched = conn
+            conn.unattended = true
             return
           }
           dropped = [conn, conn.endedWith]
@@ -1212,34 +1097,37 @@ class Client<A> implements JetSocket.JetSocket<A> {
       yield* this.retire(old, 1000, "connection rotated")
       for (const frame of old.unconfirmed()) this.write(fresh, frame)
       this.release(fresh)
-      this.publish(JetSocketEvent.Connected({ timestamp: this.now(), url: fresh.url, protocol: fresh.connection!.protocol }))
+      yield* Lifecycle.transition(this, { _tag: "Up", conn: fresh, reconnected: false, attempts: 0, downtime: Duration.zero })
       return fresh
     })
   }
 
   // ------------------------------------------------------------- ending
 
+  /** Sends and requests fail from here on: the client is closing, closed or failed. */
+  private get ending(): boolean {
+    const state = this.stateNow
+    return state === "Disconnecting" || state === "Closed" || state === "Failed"
+  }
+
   /** The connection is over for good: fatal error or exhausted schedule. */
   private fail(error: JetSocketError): Effect.Effect<void> {
-    return Effect.gen(this, function*() {
-      this.terminal = error
+    return Effect.suspend(() => {
       this.current = undefined
-      this.publish(JetSocketEvent.Error({ timestamp: this.now(), error, fatal: true }))
-      yield* this.setState("Failed")
-      this.buffer.fail(error)
-      this.failPending(error)
-      this.settleFirstOpen(Exit.fail(error))
+      return Lifecycle.transition(this, { _tag: "Failed", error })
     })
   }
 
-  private settleFirstOpen(exit: Exit.Exit<void, JetSocketError>): void {
+  /** @internal */
+  settleFirstOpen(exit: Exit.Exit<void, JetSocketError>): void {
     const first = this.firstOpen
     if (Exit.isExit(first)) return
     this.firstOpen = exit
     Deferred.unsafeDone(first, exit)
   }
 
-  private failPending(error: JetSocketError): void {
+  /** @internal */
+  failPending(error: JetSocketError): void {
     if (this.pending === undefined) return
     for (const request of this.pending) Deferred.unsafeDone(request.reply, Exit.fail(error))
     this.pending.clear()
@@ -1251,31 +1139,32 @@ class Client<A> implements JetSocket.JetSocket<A> {
 
   private closeWith(code = 1000, reason = ""): Effect.Effect<void> {
     return Effect.uninterruptible(Effect.suspend(() => {
-      if (this.closing !== undefined) return Deferred.await(this.closing)
-      const closing = Deferred.unsafeMake<void>(FiberId.none)
-      this.closing = closing
+      const state = this.lifecycle
+      if (state._tag === "Closing") return Deferred.await(state.done)
+      if (state._tag === "Closed") return Effect.void
+      const done = Deferred.unsafeMake<void>(FiberId.none)
+      const failure = Lifecycle.failure(state)
+      // Claimed now, in this synchronous step: a second `close` waits on `done`.
+      const closing = Lifecycle.transition(this, { _tag: "Closing", done, failure })
       return Effect.gen(this, function*() {
-        if (this.terminal === undefined) yield* this.setState("Disconnecting")
+        yield* closing
+        // The connecting fiber first: from here on nothing but this changes the lifecycle.
+        if (this.supervisor !== undefined) yield* Fiber.interrupt(this.supervisor)
         const conn = this.current
         this.current = undefined
         if (conn !== undefined) yield* this.retire(conn, code, reason)
-        if (this.supervisor !== undefined) yield* Fiber.interrupt(this.supervisor)
         // A connection the interrupted fiber was opening or setting up (hooks, replay, rotation).
         const opening = this.opening
         if (opening !== undefined) yield* this.retire(opening, code, reason)
         if (this.pending !== undefined) this.failPending(new InvalidStateError({ state: "Closed", operation: "request" }))
         this.settleFirstOpen(Exit.fail(new InvalidStateError({ state: "Closed", operation: "connect" })))
-        if (this.terminal === undefined) {
-          this.buffer.end()
-          yield* this.setState("Closed")
-        }
-        this.flushMetrics()
-        this.publish(JetSocketEvent.Closed({ timestamp: this.now(), code, reason }))
+        if (failure === undefined) this.buffer.end()
+        yield* Lifecycle.transition(this, { _tag: "Closed", failure, code, reason })
         const hub = this.pubsub
         this.pubsub = null
         if (hub !== undefined && hub !== null) yield* PubSub.shutdown(hub)
       }).pipe(
-        Effect.ensuring(Deferred.succeed(closing, undefined))
+        Effect.ensuring(Deferred.succeed(done, undefined))
       )
     }))
   }
