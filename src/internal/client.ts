@@ -9,8 +9,8 @@ import { identity } from "effect/Function"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
 import * as Runtime from "effect/Runtime"
+import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
-import * as Intervals from "effect/ScheduleIntervals"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
@@ -135,10 +135,16 @@ const environment = (transport: Transport.Transport, clock: Clock.Clock, runtime
   return made
 }
 
-/** The reconnect schedule and where it is (kept across connecting fibers). */
-interface ReconnectState {
+/**
+ * The reconnect policy and its schedule's driver, kept across outages (a
+ * flapping connection keeps stepping the same schedule; a stable one resets
+ * it). Made on the first failure: a Schedule is a chain of closures, and most
+ * clients never need one.
+ */
+interface Retry {
   readonly policy: Backoff.ReconnectPolicy
-  state: unknown
+  /** Made by the first failure's step (an Effect: it holds a `Ref`). */
+  driver: Schedule.ScheduleDriver<unknown, JetSocketError> | undefined
 }
 
 /** The dedup check: a message's key recorded in the window (made apart, so that it holds nothing else). */
@@ -154,8 +160,8 @@ export class Client<A> implements JetSocket.JetSocket<A> {
 
   // --- configuration
   private readonly codec: Codec.SyncCodec<A>
-  /** Built on the first failure: a Schedule is a chain of closures, and most clients never need it. */
-  private reconnectState: ReconnectState | undefined
+  /** Built on the first failure (see `Retry`). */
+  private retryState: Retry | undefined
   private readonly heartbeat: Heartbeat.Resolved | undefined
   /** With dedup configured: records a message's key, `true` when it was among the window's last keys. */
   private readonly isDuplicate: ((message: A) => boolean) | undefined
@@ -328,17 +334,28 @@ export class Client<A> implements JetSocket.JetSocket<A> {
 
   // ---------------------------------------------------------------- helpers
 
-  private get policy(): Backoff.ReconnectPolicy {
-    return this.backoff().policy
+  /** The reconnect policy and its driver, made on the first failure. */
+  private get retry(): Retry {
+    return this.retryState ??= { policy: Backoff.policy(this.options.reconnect), driver: undefined }
   }
 
-  /** The reconnect schedule and its state, made on the first failure. */
-  private backoff(): ReconnectState {
-    if (this.reconnectState === undefined) {
-      const policy = Backoff.policy(this.options.reconnect)
-      this.reconnectState = { policy, state: policy.schedule.initial }
-    }
-    return this.reconnectState
+  /**
+   * The driver of the reconnect schedule: the policy's schedule, tapped so
+   * that each decision to go on enters `BackingOff` with the actual delay
+   * (publishing `Reconnecting { attempt, delay }`) before the driver sleeps it.
+   */
+  private get driver(): Effect.Effect<Schedule.ScheduleDriver<unknown, JetSocketError>> {
+    const retry = this.retry
+    if (retry.driver !== undefined) return Effect.succeed(retry.driver)
+    const schedule = retry.policy.schedule.pipe(
+      Schedule.delays,
+      Schedule.onDecision((delay, decision) =>
+        ScheduleDecision.isDone(decision)
+          ? Effect.void
+          : Lifecycle.transition(this, { _tag: "BackingOff", attempt: this.attempts + 1, delay: Duration.max(delay, Duration.zero) })
+      )
+    )
+    return Effect.map(Schedule.driver(schedule), (driver) => (retry.driver = driver))
   }
 
   /** Epoch milliseconds: event timestamps. */
@@ -955,40 +972,59 @@ export class Client<A> implements JetSocket.JetSocket<A> {
 
   // ------------------------------------------------------------- supervisor
 
-  /** Steps the reconnect schedule with the error: the delay before the next attempt, or none when it is exhausted. */
-  private step(error: JetSocketError): Effect.Effect<Option.Option<Duration.Duration>> {
-    return Effect.gen(this, function*() {
-      const schedule = this.policy.schedule
-      const now = yield* Clock.currentTimeMillis
-      const backoff = this.backoff()
-      const [state, , decision] = yield* schedule.step(now, error, backoff.state)
-      backoff.state = state
-      if (ScheduleDecision.isDone(decision)) return Option.none<Duration.Duration>()
-      return Option.some(Duration.millis(Math.max(0, Intervals.start(decision.intervals) - now)))
-    })
+  /** Whether the reconnect policy may retry after this error (the `while` of the retry). */
+  private retriable(error: JetSocketError): boolean {
+    return this.reconnectEnabled && !this.isFatal(error)
   }
 
-  /** After a failure: back off, or give up. `true` to try again. */
-  private backOff(error: JetSocketError): Effect.Effect<boolean> {
-    return Effect.gen(this, function*() {
-      if (this.isFatal(error) || !this.reconnectEnabled) {
-        yield* this.fail(error)
-        return false
-      }
+  /**
+   * After a failure (a failed attempt, or a drop that was not stable): one
+   * step of the reconnect schedule's driver, which enters `BackingOff` and
+   * sleeps the delay; fails with `error` when it is fatal or the schedule is
+   * exhausted.
+   */
+  private backOff(error: JetSocketError): Effect.Effect<void, JetSocketError> {
+    return Effect.suspend(() => {
+      if (!this.retriable(error)) return Effect.fail(error)
       this.publish(JetSocketEvent.Error({ timestamp: this.now(), error, fatal: false }))
-      const delay = yield* this.step(error)
-      if (Option.isNone(delay)) {
-        yield* this.fail(error)
-        return false
-      }
-      yield* Lifecycle.transition(this, { _tag: "BackingOff", attempt: this.attempts + 1, delay: delay.value })
-      yield* Effect.sleep(delay.value)
-      return true
+      return Effect.flatMap(this.driver, (driver) => Effect.mapError(driver.next(error), () => error))
     })
   }
 
-  /** A connection that was up ended: report it, re-queue what it never confirmed. `true` to reconnect. */
-  private afterDrop(last: Conn, ended: JetSocketError): Effect.Effect<boolean> {
+  /**
+   * Connects: one attempt, retried under the reconnect schedule while the
+   * error is retriable — `Effect.retry`'s loop over a driver that outlives
+   * the outage (`Effect.retry` would start each outage with a fresh
+   * schedule, and flap protection needs the same one stepped on).
+   */
+  private connectWithRetry(): Effect.Effect<Conn, JetSocketError> {
+    return Effect.catchAll(this.connectOnce(), (error) =>
+      Effect.zipRight(this.backOff(error), Effect.suspend(() => this.connectWithRetry())))
+  }
+
+  /** One attempt: open a connection, then set it up (hooks, replay, flush). */
+  private connectOnce(): Effect.Effect<Conn, JetSocketError> {
+    return Effect.gen(this, function*() {
+      this.attempts++
+      yield* Lifecycle.transition(this, { _tag: "Connecting", attempt: this.attempts, reconnect: this.everConnected })
+      const conn = yield* this.attempt(this.attempts)
+      const activated = yield* Effect.either(this.activate(conn, this.everConnected))
+      if (activated._tag === "Left") {
+        this.endConnection(conn, activated.left)
+        yield* this.dispose(conn)
+        return yield* Effect.fail(activated.left)
+      }
+      return conn
+    })
+  }
+
+  /**
+   * A connection that was up ended: report it, re-queue what it never
+   * confirmed, then reconnect at once (it was stable: a fresh schedule) or
+   * back off (it flapped: the same schedule steps on). `false` when the
+   * client is closing; fails when it may not reconnect.
+   */
+  private afterDrop(last: Conn, ended: JetSocketError): Effect.Effect<boolean, JetSocketError> {
     return Effect.gen(this, function*() {
       yield* this.dispose(last)
       if (this.ending) return false
@@ -1001,14 +1037,15 @@ export class Client<A> implements JetSocket.JetSocket<A> {
       yield* Lifecycle.transition(this, { _tag: "Dropped", error: ended, code, reason })
       this.outageStart = this.elapsed()
       this.attempts = 0
-      if (this.outageStart - last.openedAt >= Duration.toMillis(this.policy.resetAfter) && this.reconnectEnabled && !this.isFatal(ended)) {
+      const retry = this.retry
+      if (this.outageStart - last.openedAt >= Duration.toMillis(retry.policy.resetAfter) && this.retriable(ended)) {
         // A stable connection: this outage starts afresh, and reconnects at once.
-        const backoff = this.backoff()
-        backoff.state = backoff.policy.schedule.initial
+        if (retry.driver !== undefined) yield* retry.driver.reset
         this.publish(JetSocketEvent.Error({ timestamp: droppedAt, error: ended, fatal: false }))
         return true
       }
-      return yield* this.backOff(ended)
+      yield* this.backOff(ended)
+      return true
     })
   }
 
@@ -1023,25 +1060,13 @@ export class Client<A> implements JetSocket.JetSocket<A> {
     return Effect.gen(this, function*() {
       let dropped = drop
       while (true) {
-        if (dropped !== undefined) {
-          if (!(yield* this.afterDrop(dropped[0], dropped[1]))) return
-          dropped = undefined
-        }
-        this.attempts++
-        yield* Lifecycle.transition(this, { _tag: "Connecting", attempt: this.attempts, reconnect: this.everConnected })
-        const result = yield* Effect.either(this.attempt(this.attempts))
-        if (result._tag === "Left") {
-          if (yield* this.backOff(result.left)) continue
-          return
-        }
-        const conn = result.right
-        const activated = yield* Effect.either(this.activate(conn, this.everConnected))
-        if (activated._tag === "Left") {
-          this.endConnection(conn, activated.left)
-          yield* this.dispose(conn)
-          if (yield* this.backOff(activated.left)) continue
-          return
-        }
+        const up = yield* Effect.either(dropped === undefined ? this.connectWithRetry() : Effect.flatMap(
+          this.afterDrop(dropped[0], dropped[1]),
+          (reconnect) => reconnect ? this.connectWithRetry() : Effect.succeed(undefined)
+        ))
+        if (up._tag === "Left") return yield* this.fail(up.left)
+        const conn = up.right
+        if (conn === undefined) return // closing
         yield* Lifecycle.transition(this, {
           _tag: "Up",
           conn,
