@@ -9,12 +9,18 @@ import type * as Codec from "../codec.js"
 import type { ConnectionScope } from "../connectionScope.js"
 import type { Deque } from "../deque.js"
 import * as Ticker from "../ticker.js"
+import * as Close from "./close.js"
+import * as Inbound from "./inbound.js"
+import * as Liveness from "./liveness.js"
 
 type Frame = Codec.Frame
 
+/** @internal */
+export const frameSize = (frame: Frame): number => (typeof frame === "string" ? frame.length : frame.byteLength)
+
 // Conn's flags
 const HOLDING = 1
-const RETIRING = 2
+const CLOSING = 2
 const HEARTBEAT = 4
 const AWAITING_PONG = 8
 const UNATTENDED = 16
@@ -40,15 +46,15 @@ export class Conn extends Ticker.TimerEntry implements Transport.Handlers {
   flags = HOLDING
   /** Incoming frames are held (not delivered) until hooks ran / rotation finished. */
   declare holding: boolean
-  /** The client closed it on purpose (user close, rotation): its end is not an error. */
-  declare retiring: boolean
+  /** The client is closing it on purpose (user close, rotation): its end is not an error. */
+  declare closing: boolean
   /** The heartbeat runs on this connection (it is scheduled on the ticker). */
   declare heartbeat: boolean
   /** The heartbeat sent a ping and waits for its pong. */
   declare awaitingPong: boolean
   /**
    * Up with no fiber waiting on it (an idle client holds no fiber): its end,
-   * a transport callback, starts the connecting fiber (see `Client.endConnection`).
+   * a transport callback, starts the connecting fiber (see `Close.endConnection`).
    */
   declare unattended: boolean
   held: Array<Frame> | undefined
@@ -67,20 +73,20 @@ export class Conn extends Ticker.TimerEntry implements Transport.Handlers {
   }
 
   onMessage(data: Frame): void {
-    this.client.receive(this, data)
+    Inbound.receive(this.client, this, data)
   }
 
   onPong(): void {
-    this.client.onPong(this)
+    Liveness.onPong(this.client, this)
   }
 
   onClose(error: JetSocketError): void {
-    this.client.endConnection(this, error)
+    Close.endConnection(this.client, this, error)
   }
 
-  /** The heartbeat's step (see `Client.beat`). */
+  /** The heartbeat's step (see `Liveness.beat`). */
   override run(): void {
-    this.client.beat(this)
+    Liveness.beat(this.client, this)
   }
 
   /** Takes what the socket never confirmed writing (to re-send it on the next connection). */
@@ -122,7 +128,7 @@ const flagAccessor = (bit: number): PropertyDescriptor => ({
 
 Object.defineProperties(Conn.prototype, {
   holding: flagAccessor(HOLDING),
-  retiring: flagAccessor(RETIRING),
+  closing: flagAccessor(CLOSING),
   heartbeat: flagAccessor(HEARTBEAT),
   awaitingPong: flagAccessor(AWAITING_PONG),
   unattended: flagAccessor(UNATTENDED)

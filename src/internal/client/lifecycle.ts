@@ -6,7 +6,9 @@ import type * as JetSocket from "../../JetSocket.js"
 import type { JetSocketError } from "../../JetSocketError.js"
 import { JetSocketEvent } from "../../JetSocketEvent.js"
 import type { Client } from "../client.js"
+import * as Close from "./close.js"
 import type { Conn } from "./conn.js"
+import * as Stats from "./stats.js"
 
 /**
  * The client's lifecycle: ONE tagged value, changed only by {@link transition}
@@ -177,7 +179,7 @@ export const transition = (client: Client<any>, next: State): Effect.Effect<void
           client.publish(JetSocketEvent.Reconnected({ timestamp: now, attempts: next.attempts, downtime: next.downtime }))
         }
         client.everConnected = true
-        client.settleFirstOpen(Exit.void)
+        Close.settleFirstOpen(client, Exit.void)
         break
       }
       case "Dropped":
@@ -189,17 +191,17 @@ export const transition = (client: Client<any>, next: State): Effect.Effect<void
       case "Failed":
         client.publish(JetSocketEvent.Error({ timestamp: now, error: next.error, fatal: true }))
         client.buffer.fail(next.error)
-        client.failPending(next.error)
-        client.settleFirstOpen(Exit.fail(next.error))
+        Close.failPending(client, next.error)
+        Close.settleFirstOpen(client, Exit.fail(next.error))
         break
       case "Closed":
-        client.flushMetrics()
+        Stats.flushMetrics(client)
         client.publish(JetSocketEvent.Closed({ timestamp: now, code: next.code, reason: next.reason }))
         break
     }
     const name = publicName(next)
     if (name === client.stateNow) return Effect.void
     client.stateNow = name
-    client.flushMetrics()
+    Stats.flushMetrics(client)
     return client.stateRef === undefined ? Effect.void : SubscriptionRef.set(client.stateRef, name)
 }

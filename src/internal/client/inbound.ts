@@ -1,0 +1,189 @@
+import * as Deferred from "effect/Deferred"
+import * as Exit from "effect/Exit"
+import { BufferOverflowError, InvalidMessageError, type JetSocketError } from "../../JetSocketError.js"
+import { JetSocketEvent } from "../../JetSocketEvent.js"
+import type * as MessageBuffer from "../../MessageBuffer.js"
+import type { Client } from "../client.js"
+import * as Codec from "../codec.js"
+import { afterIo } from "../defer.js"
+import * as ReceiveBuffer from "../receiveBuffer.js"
+import type { ReceiveBufferOptions } from "../receiveBuffer.js"
+import { type Conn, frameSize } from "./conn.js"
+import { DEFAULTS } from "./defaults.js"
+import * as Close from "./close.js"
+import * as Liveness from "./liveness.js"
+import * as Stats from "./stats.js"
+
+/**
+ * The data plane, inbound: a frame from the transport callback to the receive
+ * buffer, synchronously, in arrival order (no fiber, no allocation per
+ * message beyond the buffer's): hold while the connection is set up, count,
+ * then either queue the frame as it is (the consumer decodes its batch, see
+ * `decodeTaken`) or decode now for whatever must see each value (an
+ * application pong, a pending request, dedup, a replay sequence key).
+ */
+
+type Frame = Codec.Frame
+
+/** @internal A waiter for a request's reply. */
+export interface PendingRequest {
+  readonly match: (message: any) => boolean
+  readonly reply: Deferred.Deferred<any, JetSocketError>
+}
+
+/**
+ * The receive buffer's options and callbacks as one object with prototype
+ * methods (one allocation per client, not one closure per callback).
+ */
+export class BufferHooks implements ReceiveBufferOptions<JetSocketError> {
+  readonly capacity: number
+  readonly policy: MessageBuffer.OverflowPolicy
+  readonly decodes: boolean
+  constructor(
+    private readonly client: Client<any>,
+    config: { readonly capacity: number; readonly overflowPolicy: MessageBuffer.OverflowPolicy }
+  ) {
+    this.capacity = config.capacity
+    this.policy = config.overflowPolicy
+    this.decodes = client.decodeOnTake
+  }
+  decode(item: unknown): unknown {
+    return decodeTaken(this.client, item)
+  }
+  onDrop() {
+    bufferDropped(this.client)
+  }
+  onOverflow() {
+    bufferOverflowed(this.client)
+  }
+  onPause() {
+    bufferPause(this.client)
+  }
+  onResume() {
+    bufferResume(this.client)
+  }
+  onTake() {
+    bufferTaken(this.client)
+  }
+}
+
+/** A value decoded on arrival (to answer a request) that still goes to the consumer. */
+class Decoded {
+  constructor(readonly value: unknown) {}
+}
+
+/** @internal The dedup check: a message's key recorded in the window (made apart, so that it holds nothing else). */
+export const duplicates = <A>(key: (message: A) => unknown, window: MessageBuffer.DedupWindow) => (message: A): boolean =>
+  window.seen(key(message))
+
+/** @internal the receive buffer's callbacks (see `BufferHooks`) */
+export const bufferDropped = (client: Client<any>): void => {
+  // Coalesce: one event per burst (everything dropped in this turn of the event loop),
+  // scheduled by the burst's first drop.
+  if (client.droppedSinceEvent++ > 0) return
+  afterIo(() => {
+    const dropped = client.droppedSinceEvent
+    client.droppedSinceEvent = 0
+    client.publish(JetSocketEvent.BufferOverflow({ timestamp: client.now(), dropped, policy: client.buffer.policy }))
+  })
+}
+
+/** @internal */
+export const bufferOverflowed = (client: Client<any>): void => {
+  Close.endConnection(client, client.current, new BufferOverflowError({ capacity: client.buffer.capacity, buffer: "receive" }))
+}
+
+/** @internal */
+export const bufferPause = (client: Client<any>): void => {
+  client.bufferPaused = true
+  client.bufferPauses++
+  client.current?.connection?.pause()
+}
+
+/** @internal */
+export const bufferResume = (client: Client<any>): void => {
+  client.bufferPaused = false
+  client.current?.connection?.resume()
+}
+
+/** @internal */
+export const bufferTaken = (client: Client<any>): void => {
+  if (client.elapsed() - client.lastMetricsFlush >= DEFAULTS.metricsFlushMillis) Stats.flushMetrics(client)
+}
+
+/** @internal The transport callback (via `Conn`): the start of the hot path. */
+export const receive = (client: Client<any>, conn: Conn, frame: Frame): void => {
+  if (conn.endedWith !== undefined && !conn.closing) return
+  if (conn.holding) {
+    const held = conn.held ??= []
+    held.push(frame)
+    // Holding is short (hooks, rotation); still, never hold more than a buffer's worth.
+    if (held.length === client.buffer.capacity) conn.connection?.pause()
+    return
+  }
+  deliver(client, conn, frame)
+}
+
+export const deliver = (client: Client<any>, conn: Conn, frame: Frame): void => {
+  client.messagesReceived++
+  client.bytesReceived += frameSize(frame)
+  // Nothing needs the value now: queue the frame, the consumer decodes its batch (see `decodeTaken`).
+  if (client.decodeOnTake && (client.pending === undefined || client.pending.size === 0)) {
+    client.buffer.offer(frame as any)
+    return
+  }
+  const value = client.codec.decode(frame)
+  if (value instanceof InvalidMessageError) return invalid(client, value)
+  try {
+    const heartbeat = client.heartbeat?.application
+    if (heartbeat !== undefined) {
+      if (heartbeat.pongMatcher === undefined) Liveness.onPong(client, conn)
+      else if (heartbeat.pongMatcher(value)) return Liveness.onPong(client, conn)
+    }
+    if (client.pending !== undefined && client.pending.size > 0 && answer(client, value)) return
+    if (client.isDuplicate !== undefined && client.isDuplicate(value)) {
+      client.deduplicated++
+      return
+    }
+    const sequenceKey = client.replay.sequenceKey
+    if (sequenceKey !== undefined) client.lastSequenceId = sequenceKey(value)
+  } catch (error) {
+    // A user callback (matcher, key) threw: report it in order, never as an uncaught exception.
+    return invalid(client, 
+      new InvalidMessageError({ reason: `a message callback threw: ${String(error)}`, preview: Codec.preview(frame), cause: error })
+    )
+  }
+  client.buffer.offer(client.decodeOnTake ? (new Decoded(value) as any) : value)
+}
+
+/** @internal The receive buffer's `decode`: what the consumer gets for a queued item. */
+export const decodeTaken = (client: Client<any>, item: unknown): unknown => {
+  if (item instanceof Decoded) return item.value
+  const value = client.codec.decode(item as Frame)
+  if (!(value instanceof InvalidMessageError)) return value
+  if (client.strict) return ReceiveBuffer.failure(value)
+  skipInvalid(client, value)
+  return ReceiveBuffer.skip
+}
+
+export const invalid = (client: Client<any>, error: InvalidMessageError): void => {
+  if (client.strict) return client.buffer.offerFailure(error)
+  skipInvalid(client, error)
+}
+
+/** `strict: false`: an invalid message is counted, reported and left out. */
+export const skipInvalid = (client: Client<any>, error: InvalidMessageError): void => {
+  client.validationErrors++
+  client.publish(JetSocketEvent.ValidationError({ timestamp: client.now(), error }))
+}
+
+export const answer = (client: Client<any>, value: unknown): boolean => {
+  for (const request of client.pending!) {
+    if (request.match(value)) {
+      client.pending!.delete(request)
+      Deferred.unsafeDone(request.reply, Exit.succeed(value))
+      return true
+    }
+  }
+  return false
+}
