@@ -384,8 +384,10 @@ export const make = <A = unknown, I = any>(
     const runtime = SharedRuntime.share(yield* Effect.runtime<never>())
     const ticker = yield* Ticker.get
     const firstOpen = Deferred.unsafeMake<void, JetSocketError>(FiberId.none)
-    const client = new Client<A>(url, options as JetSocket.JetSocket.Options<A, any>, environment(transport, clock, runtime, ticker), firstOpen)
-    // Closing the user's scope closes the socket (1000) first, then everything the client started.
+    const env = environment(transport, clock, runtime, ticker, userScope)
+    const client = new Client<A>(url, options as JetSocket.JetSocket.Options<A, any>, env, firstOpen)
+    // Closing the user's scope interrupts the connecting fiber (it runs in a child of that scope),
+    // then closes the client: the socket with 1000, what was being opened, the events.
     yield* Scope.addFinalizerExit(userScope, closeWithScope(client))
     client.start()
     return client
