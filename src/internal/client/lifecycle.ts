@@ -35,16 +35,15 @@ export interface Connecting {
   readonly reconnect: boolean
 }
 
-/** A connection is up and set up. Public: `Connected`. */
+/**
+ * A connection is up and set up. Public: `Connected`. It holds the
+ * connection only: an idle client keeps this state for as long as it is up
+ * (the outage it ended is reported from the client's counters, see
+ * {@link transition}).
+ */
 export interface Up {
   readonly _tag: "Up"
   readonly conn: Conn
-  /** Up again after an outage (not the first connection, not a rotation). */
-  readonly reconnected: boolean
-  /** Attempts this outage took. */
-  readonly attempts: number
-  /** How long the outage lasted. */
-  readonly downtime: Duration.Duration
 }
 
 /** The connection that was up ended. Public: `Disconnected`. */
@@ -174,9 +173,13 @@ export const transition = (client: Client<any>, next: State): Effect.Effect<void
         const conn = next.conn
         client.publish(JetSocketEvent.Connected({ timestamp: now, url: conn.url, protocol: conn.connection!.protocol }))
         if (from._tag === "Up") break // a rotation: still the same logical connection
-        if (next.reconnected) {
+        if (client.everConnected) {
           client.reconnects++
-          client.publish(JetSocketEvent.Reconnected({ timestamp: now, attempts: next.attempts, downtime: next.downtime }))
+          client.publish(JetSocketEvent.Reconnected({
+            timestamp: now,
+            attempts: client.attempts,
+            downtime: Duration.millis(client.elapsed() - client.outageStart)
+          }))
         }
         client.everConnected = true
         Close.settleFirstOpen(client, Exit.void)

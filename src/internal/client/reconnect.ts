@@ -178,13 +178,7 @@ export const connectLoop = (client: Client<any>, drop?: readonly [Conn, JetSocke
       if (up._tag === "Left") return yield* Close.fail(client, up.left)
       const conn = up.right
       if (conn === undefined) return // closing
-      yield* Lifecycle.transition(client, {
-        _tag: "Up",
-        conn,
-        reconnected: client.everConnected,
-        attempts: client.attempts,
-        downtime: Duration.millis(client.elapsed() - client.outageStart)
-      })
+      yield* Lifecycle.transition(client, { _tag: "Up", conn })
       if (client.maxAge === undefined) {
         if (conn.endedWith === undefined) {
           conn.unattended = true
@@ -233,7 +227,7 @@ export const rotate = (client: Client<any>, old: Conn): Effect.Effect<Conn, JetS
     yield* Close.closeConnection(client, old, 1000, "connection rotated")
     for (const frame of old.unconfirmed()) Outbound.write(client, fresh, frame)
     Connect.goLive(client, fresh)
-    yield* Lifecycle.transition(client, { _tag: "Up", conn: fresh, reconnected: false, attempts: 0, downtime: Duration.zero })
+    yield* Lifecycle.transition(client, { _tag: "Up", conn: fresh })
     return fresh
   })
 }
