@@ -33,8 +33,8 @@ export const endConnection = (client: Client<any>, conn: Conn | undefined, error
 }
 
 /** Closes a connection gracefully and waits for it; never fails. */
-export const closeConnection = (client: Client<any>, conn: Conn, code: number, reason: string): Effect.Effect<void> => {
-  return Effect.suspend(() => {
+export const closeConnection = (client: Client<any>, conn: Conn, code: number, reason: string): Effect.Effect<void> =>
+  Effect.suspend(() => {
     conn.closing = true
     const connection = conn.connection
     const close = connection === undefined ? Effect.void : connection.close(code, reason, client.closeTimeout)
@@ -44,7 +44,6 @@ export const closeConnection = (client: Client<any>, conn: Conn, code: number, r
       Effect.ensuring(Effect.sync(() => endConnection(client, conn, new InvalidStateError({ state: "Closed", operation: "receive" }))))
     )
   })
-}
 
 /** Sends and requests fail from here on: the client is closing, closed or failed. */
 export const isEnding = (client: Client<any>): boolean => {
@@ -53,14 +52,13 @@ export const isEnding = (client: Client<any>): boolean => {
 }
 
 /** The connection is over for good: fatal error or exhausted schedule. */
-export const fail = (client: Client<any>, error: JetSocketError): Effect.Effect<void> => {
-  return Effect.suspend(() => {
+export const fail = (client: Client<any>, error: JetSocketError): Effect.Effect<void> =>
+  Effect.suspend(() => {
     client.current = undefined
     return Lifecycle.transition(client, { _tag: "Failed", error })
   })
-}
 
-/** @internal */
+/** Settles `ready` (once): the first connection is up, or the client failed or closed before it. */
 export const settleFirstOpen = (client: Client<any>, exit: Exit.Exit<void, JetSocketError>): void => {
   const first = client.firstOpen
   if (Exit.isExit(first)) return
@@ -68,15 +66,22 @@ export const settleFirstOpen = (client: Client<any>, exit: Exit.Exit<void, JetSo
   Deferred.unsafeDone(first, exit)
 }
 
-/** @internal */
+/** Fails every request waiting for its reply. */
 export const failPending = (client: Client<any>, error: JetSocketError): void => {
   if (client.pending === undefined) return
   for (const request of client.pending) Deferred.unsafeDone(request.reply, Exit.fail(error))
   client.pending.clear()
 }
 
-export const close = (client: Client<any>, code = 1000, reason = ""): Effect.Effect<void> => {
-  return Effect.uninterruptible(Effect.suspend(() => {
+/**
+ * Closes the client (idempotent; a second call waits for the first): the
+ * connecting fiber interrupted, the current connection and one being set up
+ * closed with `code`, waiting requests and `ready` failed, the messages
+ * ended (unless the client failed: they keep its error), `Closed`, the
+ * events hub shut. Never fails, never interrupted halfway.
+ */
+export const close = (client: Client<any>, code = 1000, reason = ""): Effect.Effect<void> =>
+  Effect.uninterruptible(Effect.suspend(() => {
     const state = client.lifecycle
     if (state._tag === "Closing") return Deferred.await(state.done)
     if (state._tag === "Closed") return Effect.void
@@ -105,4 +110,3 @@ export const close = (client: Client<any>, code = 1000, reason = ""): Effect.Eff
       Effect.ensuring(Deferred.succeed(done, undefined))
     )
   }))
-}

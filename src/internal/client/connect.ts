@@ -25,7 +25,8 @@ import * as Outbound from "./outbound.js"
  * flushed — before its held messages are delivered and it goes live.
  */
 
-export const resolveDynamic = <T>(_client: Client<any>, value: JetSocket.JetSocket.Dynamic<T> | undefined, what: string): Effect.Effect<T | undefined, JetSocketError> => {
+/** An option given as a value or as an Effect (evaluated per attempt); a failure of the Effect is a retriable `ConnectionRefusedError`. */
+export const resolveDynamic = <T>(value: JetSocket.JetSocket.Dynamic<T> | undefined, what: string): Effect.Effect<T | undefined, JetSocketError> => {
   if (!Effect.isEffect(value)) return Effect.succeed(value as T | undefined)
   return (value as Effect.Effect<T, unknown>).pipe(
     Effect.mapError((error) =>
@@ -36,6 +37,7 @@ export const resolveDynamic = <T>(_client: Client<any>, value: JetSocket.JetSock
   )
 }
 
+/** The `compression` option resolved (`true`: the default threshold). */
 export const compression = (client: Client<any>): false | { readonly threshold: number } => {
   const option = client.options.compression
   if (option === undefined || option === false) return false
@@ -43,11 +45,11 @@ export const compression = (client: Client<any>): false | { readonly threshold: 
 }
 
 /** One connect attempt. The connection lives in its own scope, closed when it ends. */
-export const open = (client: Client<any>, attempt: number): Effect.Effect<Conn, JetSocketError> => {
-  return Effect.gen(function*() {
-    const url = (yield* resolveDynamic(client, client.urlOption, "url"))!
-    const headers = (yield* resolveDynamic(client, client.options.headers, "headers")) ?? {}
-    const protocolsOption = yield* resolveDynamic(client, client.options.protocols, "protocols")
+export const open = (client: Client<any>, attempt: number): Effect.Effect<Conn, JetSocketError> =>
+  Effect.gen(function*() {
+    const url = (yield* resolveDynamic(client.urlOption, "url"))!
+    const headers = (yield* resolveDynamic(client.options.headers, "headers")) ?? {}
+    const protocolsOption = yield* resolveDynamic(client.options.protocols, "protocols")
     const protocols = protocolsOption === undefined ? [] : typeof protocolsOption === "string" ? [protocolsOption] : protocolsOption
     client.currentUrl = url
     client.publish(JetSocketEvent.Connecting({ timestamp: client.now(), url, attempt }))
@@ -88,34 +90,30 @@ export const open = (client: Client<any>, attempt: number): Effect.Effect<Conn, 
     }
     return conn
   })
-}
 
 /** Closes an ended connection's scope (the socket is released, nothing of it stays behind). */
-export const releaseSocket = (client: Client<any>, conn: Conn): Effect.Effect<void> => {
-  return Effect.suspend(() => {
+export const releaseSocket = (client: Client<any>, conn: Conn): Effect.Effect<void> =>
+  Effect.suspend(() => {
     if (client.opening === conn) client.opening = undefined
     return conn.scope === undefined ? Effect.void : Scope.close(conn.scope, Exit.void)
   })
-}
 
 /** What connect hooks get: connection-scoped writes straight to `conn` (never queued, never re-sent). */
-export const directContext = (client: Client<any>, conn: Conn, reconnected: boolean): JetSocket.ConnectContext => {
-  return {
-    reconnected,
-    send: (message) =>
-      Effect.suspend(() => {
-        const frame = client.codec.encode(message as any)
-        if (frame instanceof InvalidMessageError) return Effect.fail(frame)
-        Outbound.write(client, conn, frame, false)
-        return Effect.void
-      }),
-    sendText: (text) => Effect.sync(() => Outbound.write(client, conn, text, false))
-  }
-}
+export const directContext = (client: Client<any>, conn: Conn, reconnected: boolean): JetSocket.ConnectContext => ({
+  reconnected,
+  send: (message) =>
+    Effect.suspend(() => {
+      const frame = client.codec.encode(message as any)
+      if (frame instanceof InvalidMessageError) return Effect.fail(frame)
+      Outbound.write(client, conn, frame, false)
+      return Effect.void
+    }),
+  sendText: (text) => Effect.sync(() => Outbound.write(client, conn, text, false))
+})
 
 /** Runs hooks and replay on a new connection, flushes the send queue, then lets messages flow. */
-export const activate = (client: Client<any>, conn: Conn, reconnected: boolean): Effect.Effect<void, JetSocketError> => {
-  return Effect.gen(function*() {
+export const activate = (client: Client<any>, conn: Conn, reconnected: boolean): Effect.Effect<void, JetSocketError> =>
+  Effect.gen(function*() {
     const direct = directContext(client, conn, reconnected)
     if (reconnected) {
       for (const hook of client.hooks ?? []) yield* hook(direct)
@@ -131,10 +129,10 @@ export const activate = (client: Client<any>, conn: Conn, reconnected: boolean):
     }
     goLive(client, conn)
   })
-}
 
-export const runReplay = (client: Client<any>, context: JetSocket.ConnectContext): Effect.Effect<void, JetSocketError> => {
-  return Effect.gen(function*() {
+/** Replay on a new connection: `sequence_id` calls `onReplay` with the last sequence id; `full_buffer` only marks the start (the flush re-sends). */
+export const runReplay = (client: Client<any>, context: JetSocket.ConnectContext): Effect.Effect<void, JetSocketError> =>
+  Effect.gen(function*() {
     if (client.replay.mode === "full_buffer") {
       client.replayStartedAt = client.now()
       client.publish(JetSocketEvent.ReplayStarted({ timestamp: client.replayStartedAt, mode: "full_buffer" }))
@@ -159,7 +157,6 @@ export const runReplay = (client: Client<any>, context: JetSocket.ConnectContext
       })
     )
   })
-}
 
 /** Delivers what a connection held while it was being set up. */
 export const goLive = (client: Client<any>, conn: Conn): void => {

@@ -124,6 +124,7 @@ export const receive = (client: Client<any>, conn: Conn, frame: Frame): void => 
   deliver(client, conn, frame)
 }
 
+/** A frame past the hold: counted, then queued as it is or decoded and routed (pong, request, dedup, sequence key). */
 export const deliver = (client: Client<any>, conn: Conn, frame: Frame): void => {
   client.messagesReceived++
   client.bytesReceived += frameSize(frame)
@@ -166,6 +167,7 @@ export const decodeTaken = (client: Client<any>, item: unknown): unknown => {
   return ReceiveBuffer.skip
 }
 
+/** An invalid message: `strict` fails the stream with it (in order), else it is skipped and reported. */
 export const invalid = (client: Client<any>, error: InvalidMessageError): void => {
   if (client.strict) return client.buffer.offerFailure(error)
   skipInvalid(client, error)
@@ -177,6 +179,7 @@ export const skipInvalid = (client: Client<any>, error: InvalidMessageError): vo
   client.publish(JetSocketEvent.ValidationError({ timestamp: client.now(), error }))
 }
 
+/** Completes the first pending request whose `match` accepts the value; `true` when one did (the value is consumed). */
 export const answer = (client: Client<any>, value: unknown): boolean => {
   for (const request of client.pending!) {
     if (request.match(value)) {

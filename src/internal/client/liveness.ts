@@ -40,8 +40,9 @@ export const onPong = (client: Client<any>, conn: Conn): void => {
   client.publish(JetSocketEvent.Pong({ timestamp: client.now(), latency }))
 }
 
-export const pingOnce = (client: Client<any>, options?: { readonly timeout?: Duration.DurationInput }): Effect.Effect<Duration.Duration, JetSocketError> => {
-  return Effect.suspend((): Effect.Effect<Duration.Duration, JetSocketError> => {
+/** The user's `ping()`: a ping now, its round trip when the next pong arrives (or a timeout). */
+export const pingOnce = (client: Client<any>, options?: { readonly timeout?: Duration.DurationInput }): Effect.Effect<Duration.Duration, JetSocketError> =>
+  Effect.suspend((): Effect.Effect<Duration.Duration, JetSocketError> => {
     const conn = client.current
     if (conn === undefined || !conn.connection!.isOpen()) {
       return Effect.fail(new InvalidStateError({ state: client.stateNow, operation: "ping" }))
@@ -59,8 +60,8 @@ export const pingOnce = (client: Client<any>, options?: { readonly timeout?: Dur
       Effect.map(() => Duration.nanos(client.env.clock.unsafeCurrentTimeNanos() - started))
     )
   })
-}
 
+/** Sends a ping frame (or the application ping payload) and notes when. */
 export const sendPing = (client: Client<any>, conn: Conn): void => {
   conn.pingSentAt ??= client.env.clock.unsafeCurrentTimeNanos()
   const application = client.heartbeat?.application

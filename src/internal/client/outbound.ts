@@ -32,6 +32,10 @@ export const write = (client: Client<any>, conn: Conn, frame: Frame, track = tru
   }
 }
 
+/**
+ * A send: written now, or queued (`queue: true`, the default) while there is
+ * no open connection or older sends wait; the error it fails with, if any.
+ */
 export const trySend = (client: Client<any>, frame: Frame, queue: boolean): JetSocketError | undefined => {
   if (Close.isEnding(client)) {
     return new InvalidStateError({ state: client.stateNow, operation: "send" })
@@ -55,6 +59,7 @@ export const trySend = (client: Client<any>, frame: Frame, queue: boolean): JetS
   return undefined
 }
 
+/** `send` / `sendText` / `sendBinary` after encoding. */
 export const sendFrame = (client: Client<any>, frame: Frame | InvalidMessageError, options: JetSocket.SendOptions | undefined): Effect.Effect<void, JetSocketError> => {
   if (frame instanceof InvalidMessageError) return Effect.fail(frame)
   const error = trySend(client, frame, options?.queue ?? true)

@@ -36,9 +36,8 @@ export interface Retry {
 }
 
 /** The reconnect policy and its driver, made on the first failure. */
-export const retryOf = (client: Client<any>): Retry => {
-  return client.retryState ??= { policy: Backoff.policy(client.options.reconnect), driver: undefined }
-}
+export const retryOf = (client: Client<any>): Retry =>
+  client.retryState ??= { policy: Backoff.policy(client.options.reconnect), driver: undefined }
 
 /**
  * The driver of the reconnect schedule: the policy's schedule, tapped so
@@ -59,6 +58,7 @@ export const driverOf = (client: Client<any>): Effect.Effect<Schedule.ScheduleDr
   return Effect.map(Schedule.driver(schedule), (driver) => (retry.driver = driver))
 }
 
+/** Fatal: the error says so, or the user's `shouldReconnect` rejects it. */
 export const isFatal = (client: Client<any>, error: JetSocketError): boolean => {
   if (error.fatal) return true
   const predicate = client.options.shouldReconnect
@@ -84,9 +84,8 @@ export const startConnecting = (client: Client<any>, effect: Effect.Effect<void>
 }
 
 /** Whether the reconnect policy may retry after this error (the `while` of the retry). */
-export const retriable = (client: Client<any>, error: JetSocketError): boolean => {
-  return client.reconnectEnabled && !isFatal(client, error)
-}
+export const retriable = (client: Client<any>, error: JetSocketError): boolean =>
+  client.reconnectEnabled && !isFatal(client, error)
 
 /**
  * After a failure (a failed attempt, or a drop that was not stable): one
@@ -94,13 +93,12 @@ export const retriable = (client: Client<any>, error: JetSocketError): boolean =
  * sleeps the delay; fails with `error` when it is fatal or the schedule is
  * exhausted.
  */
-export const backOff = (client: Client<any>, error: JetSocketError): Effect.Effect<void, JetSocketError> => {
-  return Effect.suspend(() => {
+export const backOff = (client: Client<any>, error: JetSocketError): Effect.Effect<void, JetSocketError> =>
+  Effect.suspend(() => {
     if (!retriable(client, error)) return Effect.fail(error)
     client.publish(JetSocketEvent.Error({ timestamp: client.now(), error, fatal: false }))
     return Effect.flatMap(driverOf(client), (driver) => Effect.mapError(driver.next(error), () => error))
   })
-}
 
 /**
  * Connects: one attempt, retried under the reconnect schedule while the
@@ -108,14 +106,13 @@ export const backOff = (client: Client<any>, error: JetSocketError): Effect.Effe
  * the outage (`Effect.retry` would start each outage with a fresh
  * schedule, and flap protection needs the same one stepped on).
  */
-export const connectWithRetry = (client: Client<any>): Effect.Effect<Conn, JetSocketError> => {
-  return Effect.catchAll(connectOnce(client), (error) =>
+export const connectWithRetry = (client: Client<any>): Effect.Effect<Conn, JetSocketError> =>
+  Effect.catchAll(connectOnce(client), (error) =>
     Effect.zipRight(backOff(client, error), Effect.suspend(() => connectWithRetry(client))))
-}
 
 /** One attempt: open a connection, then set it up (hooks, replay, flush). */
-export const connectOnce = (client: Client<any>): Effect.Effect<Conn, JetSocketError> => {
-  return Effect.gen(function*() {
+export const connectOnce = (client: Client<any>): Effect.Effect<Conn, JetSocketError> =>
+  Effect.gen(function*() {
     client.attempts++
     yield* Lifecycle.transition(client, { _tag: "Connecting", attempt: client.attempts, reconnect: client.everConnected })
     const conn = yield* Connect.open(client, client.attempts)
@@ -127,7 +124,6 @@ export const connectOnce = (client: Client<any>): Effect.Effect<Conn, JetSocketE
     }
     return conn
   })
-}
 
 /**
  * A connection that was up ended: report it, re-queue what it never
@@ -135,8 +131,8 @@ export const connectOnce = (client: Client<any>): Effect.Effect<Conn, JetSocketE
  * back off (it flapped: the same schedule steps on). `false` when the
  * client is closing; fails when it may not reconnect.
  */
-export const afterDrop = (client: Client<any>, last: Conn, ended: JetSocketError): Effect.Effect<boolean, JetSocketError> => {
-  return Effect.gen(function*() {
+export const afterDrop = (client: Client<any>, last: Conn, ended: JetSocketError): Effect.Effect<boolean, JetSocketError> =>
+  Effect.gen(function*() {
     yield* Connect.releaseSocket(client, last)
     if (Close.isEnding(client)) return false
     const droppedAt = client.now()
@@ -158,7 +154,6 @@ export const afterDrop = (client: Client<any>, last: Conn, ended: JetSocketError
     yield* backOff(client, ended)
     return true
   })
-}
 
 /**
  * The connecting fiber: attempts (backing off between them) until a
@@ -167,8 +162,8 @@ export const afterDrop = (client: Client<any>, last: Conn, ended: JetSocketError
  * callback, starts this again through `afterDrop`. With
  * `maxConnectionAge` the fiber stays, to rotate the connection in time.
  */
-export const connectLoop = (client: Client<any>, drop?: readonly [Conn, JetSocketError]): Effect.Effect<void> => {
-  return Effect.gen(function*() {
+export const connectLoop = (client: Client<any>, drop?: readonly [Conn, JetSocketError]): Effect.Effect<void> =>
+  Effect.gen(function*() {
     let dropped = drop
     while (true) {
       const up = yield* Effect.either(dropped === undefined ? connectWithRetry(client) : Effect.flatMap(
@@ -190,7 +185,6 @@ export const connectLoop = (client: Client<any>, drop?: readonly [Conn, JetSocke
       }
     }
   })
-}
 
 /** Waits for a connection to end, rotating it at `maxConnectionAge`. Returns why it ended. */
 export const rotateUntilEnd = (client: Client<any>, conn: Conn): Effect.Effect<readonly [Conn, JetSocketError]> => {
@@ -212,8 +206,8 @@ export const rotateUntilEnd = (client: Client<any>, conn: Conn): Effect.Effect<r
 }
 
 /** Make-before-break: open the replacement, set it up, switch sends over, close the old one, then deliver. */
-export const rotate = (client: Client<any>, old: Conn): Effect.Effect<Conn, JetSocketError> => {
-  return Effect.gen(function*() {
+export const rotate = (client: Client<any>, old: Conn): Effect.Effect<Conn, JetSocketError> =>
+  Effect.gen(function*() {
     const fresh = yield* Connect.open(client, 0)
     const context = Connect.directContext(client, fresh, true)
     const hooked = yield* Effect.either(Effect.forEach(client.hooks ?? [], (hook) => hook(context), { discard: true }))
@@ -230,4 +224,3 @@ export const rotate = (client: Client<any>, old: Conn): Effect.Effect<Conn, JetS
     yield* Lifecycle.transition(client, { _tag: "Up", conn: fresh })
     return fresh
   })
-}

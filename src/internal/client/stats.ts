@@ -14,14 +14,15 @@ export const flushMetrics = (client: Client<any>): void => {
   ;(client.metrics ??= new ClientMetrics(client.currentUrl)).flush(client)
 }
 
-export const droppedSoFar = (client: Client<any>): number => {
-  return client.receiveBuffer === undefined ? 0 : client.receiveBuffer.dropped()
-}
+/** Messages the overflow policy dropped so far. */
+export const droppedSoFar = (client: Client<any>): number =>
+  client.receiveBuffer === undefined ? 0 : client.receiveBuffer.dropped()
 
-export const latencies = (client: Client<any>): LatencyRecorder => {
-  return client.latencyRecorder ??= new LatencyRecorder()
-}
+/** The latency recorder, made on the first pong or read. */
+export const latencies = (client: Client<any>): LatencyRecorder =>
+  client.latencyRecorder ??= new LatencyRecorder()
 
+/** The `stats` snapshot (flushes the metrics first). */
 export const snapshot = (client: Client<any>): JetSocket.ConnectionStats => {
   flushMetrics(client)
   const size = client.buffer.size()
@@ -49,14 +50,12 @@ export const snapshot = (client: Client<any>): JetSocket.ConnectionStats => {
 }
 
 /** @internal figures read by the metrics flusher */
-export const counters = (client: Client<any>) => {
-  return {
-    messagesSent: client.messagesSent,
-    messagesReceived: client.messagesReceived,
-    bytesSent: client.bytesSent,
-    bytesReceived: client.bytesReceived,
-    reconnects: client.reconnects,
-    dropped: droppedSoFar(client),
-    validationErrors: client.validationErrors
-  }
-}
+export const counters = (client: Client<any>) => ({
+  messagesSent: client.messagesSent,
+  messagesReceived: client.messagesReceived,
+  bytesSent: client.bytesSent,
+  bytesReceived: client.bytesReceived,
+  reconnects: client.reconnects,
+  dropped: droppedSoFar(client),
+  validationErrors: client.validationErrors
+})
