@@ -1,15 +1,18 @@
 import * as Effect from "effect/Effect"
 import * as Scope from "effect/Scope"
-import { addRelease } from "./connectionScope.js"
 
 /**
  * `acquireRelease` for a connection handshake, with two differences:
  * - the acquire stays interruptible, so `close()` or a connect timeout can
  *   abort a pending handshake (acquireRelease makes it uninterruptible);
- * - the finalizer is `release(a)` alone (see `addRelease`). `acquireRelease` keeps the
- *   acquiring fiber's FiberRefs (current span, runtime…) alive with the
- *   finalizer for the scope's whole life: per open connection, that is more
- *   memory than the socket itself.
+ * - the finalizer is `release(a)` alone (see {@link releasing}). `acquireRelease`
+ *   keeps the acquiring fiber's FiberRefs (current span, runtime…) alive with
+ *   the finalizer for the scope's whole life: per open connection, that is
+ *   more memory than the socket itself.
+ *
+ * The finalizer goes into the scope through `Scope.addFinalizerExit`: any
+ * `Scope` works (Effect's own, a user's), and nothing here depends on how
+ * Effect lays a scope out.
  *
  * @internal
  */
@@ -19,5 +22,14 @@ export const acquireInterruptible = <A, E, R>(
 ): Effect.Effect<A, E, R | Scope.Scope> =>
   Effect.flatMap(Effect.scope, (scope) =>
     Effect.uninterruptibleMask((restore) =>
-      Effect.tap(restore(acquire), (a) => addRelease(scope, release, a))
+      Effect.tap(restore(acquire), (a) => Scope.addFinalizerExit(scope, releasing(release, a)))
     ))
+
+/**
+ * `release(resource)` as a finalizer: one closure whose context is `release`
+ * and `resource` only (a closure made inline would keep whatever its
+ * enclosing function held alive with the resource, for as long as the scope
+ * is open).
+ */
+const releasing = <R>(release: (resource: R) => Effect.Effect<void>, resource: R): Scope.Scope.Finalizer => () =>
+  release(resource)

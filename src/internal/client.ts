@@ -30,7 +30,6 @@ import { JetSocketEvent } from "../JetSocketEvent.js"
 import * as MessageBuffer from "../MessageBuffer.js"
 import * as Transport from "../Transport.js"
 import * as Codec from "./codec.js"
-import { ConnectionScope } from "./connectionScope.js"
 import { Deque } from "./deque.js"
 import { afterIo } from "./defer.js"
 import { LatencyRecorder } from "./latency.js"
@@ -80,8 +79,8 @@ const AWAITING_PONG = 8
  */
 class Conn extends Ticker.TimerEntry implements Transport.Handlers {
   connection: Transport.Connection | undefined
-  /** Where the socket lives; closed when it ends. */
-  scope: ConnectionScope | undefined
+  /** Where the socket lives (Effect's own `Scope.make`); closed when it ends. */
+  scope: Scope.CloseableScope | undefined
   /** Why it ended; set once. */
   endedWith: JetSocketError | undefined
   /** Frames handed to the socket but not yet confirmed written, in order (made on the first tracked write). */
@@ -899,7 +898,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
       const connectTimeout = this.connectTimeout
       const conn = new Conn(this, url)
       // Its own scope, not a child of another: nothing else holds it, and `close` reaches it through `opening`.
-      const scope = new ConnectionScope()
+      const scope = yield* Scope.make()
       conn.scope = scope
       this.opening = conn
       const connection = yield* this.env.transport.connect({
