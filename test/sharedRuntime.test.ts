@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Context, Effect, Logger, LogLevel } from "effect"
+import { Clock, Context, Effect, Logger, LogLevel, Supervisor } from "effect"
 import * as SharedRuntime from "../src/internal/sharedRuntime.js"
+import * as Ticker from "../src/internal/ticker.js"
 
 const shared = Effect.map(Effect.runtime<never>(), SharedRuntime.share)
 
@@ -29,5 +30,26 @@ describe("SharedRuntime", () => {
       // the last Runtime per context is kept: clients made in a loop share it
       const again = yield* shared
       expect(yield* shared).toBe(again)
+    }))
+
+  it.effect("a client made under another user's Supervisor or logger never shares a Runtime, nor the heartbeat ticker that runs in it", () =>
+    Effect.gen(function*() {
+      const first = yield* shared
+      const firstTicker = yield* Ticker.get
+      expect(yield* Ticker.get).toBe(firstTicker)
+      const supervisor = yield* Supervisor.track
+      const supervised = yield* shared.pipe(Effect.supervised(supervisor))
+      expect(supervised).not.toBe(first)
+      const supervisedTicker = yield* Ticker.get.pipe(Effect.supervised(supervisor))
+      expect(supervisedTicker).not.toBe(firstTicker)
+      // two users, each with a supervisor of their own (the same FiberRefs set, other values)
+      const other = yield* Supervisor.track
+      expect(yield* shared.pipe(Effect.supervised(other))).not.toBe(supervised)
+      const otherTicker = yield* Ticker.get.pipe(Effect.supervised(other))
+      expect(otherTicker).not.toBe(supervisedTicker)
+      expect(otherTicker).not.toBe(firstTicker)
+      const logged = yield* shared.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, Logger.none)))
+      expect(logged).not.toBe(first)
+      expect(yield* Ticker.get.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, Logger.none)))).not.toBe(firstTicker)
     }))
 })

@@ -216,8 +216,9 @@ class Decoded {
 }
 
 /**
- * What a client needs from where it was made: its transport, its clock and
- * that clock's ticker, and the runtime its connecting fiber restarts in.
+ * What a client needs from where it was made: its transport, its clock, the
+ * runtime its connecting fiber restarts in, and that runtime's ticker (whose
+ * timer fiber runs in it too).
  * Clients made in a row by one fiber share one (as they share the runtime,
  * see internal/sharedRuntime.ts): one field on each instead of four.
  */
@@ -1310,7 +1311,8 @@ export const make = <A = unknown, I = any>(
     const clock = yield* Effect.clock
     // one Runtime for the clients a fiber makes in a row (see internal/sharedRuntime.ts)
     const runtime = SharedRuntime.share(yield* Effect.runtime<never>())
-    const ticker = yield* Ticker.get
+    // the heartbeat timer of the clients made in this runtime: its fiber runs in it (see internal/ticker.ts)
+    const ticker = Ticker.of(runtime, clock)
     const firstOpen = Deferred.unsafeMake<void, JetSocketError>(FiberId.none)
     const client = new Client<A>(url, options as JetSocket.JetSocket.Options<A, any>, environment(transport, clock, runtime, ticker), firstOpen)
     // Closing the user's scope closes the socket (1000) first, then everything the client started.
