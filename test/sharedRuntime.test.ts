@@ -52,4 +52,13 @@ describe("SharedRuntime", () => {
       expect(logged).not.toBe(first)
       expect(yield* Ticker.get.pipe(Effect.provide(Logger.replace(Logger.defaultLogger, Logger.none)))).not.toBe(firstTicker)
     }))
+
+  it.effect("clients made in a row in contexts that differ only in their services (a pool's clients) share the heartbeat ticker", () =>
+    Effect.gen(function*() {
+      const first = yield* Ticker.get.pipe(Effect.provideService(Setting, 1))
+      expect(yield* Ticker.get.pipe(Effect.provideService(Setting, 2))).toBe(first)
+      expect(yield* Ticker.get).toBe(first)
+      // anything a fiber reports to differs: a ticker of its own
+      expect(yield* Ticker.get.pipe(Effect.annotateLogs("client", "a"))).not.toBe(first)
+    }))
 })

@@ -1,4 +1,5 @@
 import type * as Context from "effect/Context"
+import * as FiberRef from "effect/FiberRef"
 import * as FiberRefs from "effect/FiberRefs"
 import * as Option from "effect/Option"
 import type * as Runtime from "effect/Runtime"
@@ -23,15 +24,32 @@ export const share = (runtime: Runtime.Runtime<never>): Runtime.Runtime<never> =
   return runtime
 }
 
-const same = (a: Runtime.Runtime<never>, b: Runtime.Runtime<never>): boolean => {
+/**
+ * Whether fibers forked from `a` and from `b` would run alike: the same
+ * runtime flags and every FiberRef value (supervisor, loggers, log level and
+ * annotations, services such as `Clock` and `Tracer`…) the same object;
+ * unless `anyContext`, the same context too.
+ */
+const same = (a: Runtime.Runtime<never>, b: Runtime.Runtime<never>, anyContext = false): boolean => {
   if (a.runtimeFlags !== b.runtimeFlags) return false
   const refs = FiberRefs.fiberRefs(a.fiberRefs)
   let count = 0
   for (const ref of refs) {
     count++
+    if (anyContext && ref === FiberRef.currentContext) continue
     const value = FiberRefs.get(b.fiberRefs, ref)
     if (Option.isNone(value) || value.value !== FiberRefs.getOrDefault(a.fiberRefs, ref)) return false
   }
   for (const _ of FiberRefs.fiberRefs(b.fiberRefs)) count--
   return count === 0
 }
+
+/**
+ * Whether `a` and `b` differ in their context at most (the services a client
+ * was made with: its scope, its transport, the user's own), not in anything a
+ * fiber of theirs reports to: supervisor, loggers, tracer, clock. Machinery
+ * shared by many clients (the heartbeat timer) may run in either.
+ *
+ * @internal
+ */
+export const sameButContext = (a: Runtime.Runtime<never>, b: Runtime.Runtime<never>): boolean => same(a, b, true)

@@ -44,8 +44,9 @@ export class TimerEntry {
  * made in a row by one fiber share a Runtime (internal/sharedRuntime.ts), so
  * they share one fiber, and that fiber runs in their runtime — their
  * supervisor sees it, their logger reports a timer callback's defect, their
- * `Clock` times it. A client made in another context (another user's
- * supervisor, logger, tracer or clock) gets another ticker: nothing of one
+ * `Clock` times it. Runtimes alike in all but their context (a pool's
+ * clients) share one too. A client made with another supervisor, logger,
+ * tracer, clock or log annotations gets another ticker: nothing of one
  * user runs in another's context.
  *
  * The fiber exists only while entries do: it is started by the first entry
@@ -74,7 +75,7 @@ export class Ticker {
 
   constructor(
     /** Where the timer fiber runs: the Runtime of the clients whose entries it holds. */
-    private readonly runtime: Runtime.Runtime<never>,
+    readonly runtime: Runtime.Runtime<never>,
     readonly clock: Clock.Clock
   ) {
     this.epoch = clock.unsafeCurrentTimeMillis()
@@ -229,21 +230,31 @@ export class Ticker {
   })
 }
 
-const tickers = new WeakMap<Runtime.Runtime<never>, Ticker>()
+const byRuntime = new WeakMap<Runtime.Runtime<never>, Ticker>()
+/** The last ticker made or shared per `Clock`: clients made in a row in alike runtimes share it. */
+const lastByClock = new WeakMap<Clock.Clock, Ticker>()
 
 /**
  * The ticker of the clients made in `runtime` (a Runtime from
- * `SharedRuntime.share`, so that clients made in a row share it), timing
- * with `clock` (that runtime's `Clock`: the live one, or a test's `TestClock`).
+ * `SharedRuntime.share`), timing with `clock` (that runtime's `Clock`: the
+ * live one, or a test's `TestClock`). Runtimes that differ in their context
+ * only (each client of a pool is made with its own scope and transport in
+ * its context) share the last ticker made: its fiber runs in the first of
+ * them, which reports to the same supervisor, loggers and tracer as the
+ * others (see `SharedRuntime.sameButContext`). A runtime that differs in
+ * anything else (another user's supervisor, logger, tracer, clock, log
+ * annotations) gets a ticker of its own.
  *
  * @internal
  */
 export const of = (runtime: Runtime.Runtime<never>, clock: Clock.Clock): Ticker => {
-  let ticker = tickers.get(runtime)
+  let ticker = byRuntime.get(runtime)
   if (ticker === undefined || ticker.clock !== clock) {
-    ticker = new Ticker(runtime, clock)
-    tickers.set(runtime, ticker)
+    const last = lastByClock.get(clock)
+    ticker = last !== undefined && SharedRuntime.sameButContext(last.runtime, runtime) ? last : new Ticker(runtime, clock)
+    byRuntime.set(runtime, ticker)
   }
+  lastByClock.set(clock, ticker)
   return ticker
 }
 
