@@ -6,7 +6,7 @@
  * {@link check}): the one rule for bad options everywhere (docs/errors.md).
  * Nothing here throws.
  *
- * Durations must be positive, finite and at most 2^31 − 1 ms (~24.8 days):
+ * Durations must be at least 1 ms, finite and at most 2^31 − 1 ms (~24.8 days):
  * `Duration.decode` clamps a negative number to zero (a zero heartbeat
  * interval is a ping flood), `Infinity` and anything above the largest timer
  * delay make a platform timer fire at once.
@@ -61,6 +61,8 @@ class Checker {
     }
     const duration = decoded.value
     if (Duration.isZero(duration)) return this.add(option, `must be a positive duration, got ${show(input)}`)
+    // Timers have millisecond resolution: less is 0 to them (a 1 ns heartbeat is a ping flood).
+    if (Duration.lessThan(duration, Duration.millis(1))) return this.add(option, `must be at least 1 millisecond, got ${show(input)}`)
     if (!Duration.isFinite(duration)) {
       if (!allowInfinite) this.add(option, `must be finite, got ${show(input)}`)
       return
