@@ -80,17 +80,18 @@ describe("options validated when the client is made", () => {
     Effect.gen(function*() {
       const server = yield* TestServer.make()
       for (
-        const [options, option] of [
-          [{ heartbeat: -1 }, "heartbeat"],
-          [{ heartbeat: "-20 seconds" }, "heartbeat"],
-          [{ heartbeat: { interval: "1 nanos" } }, "heartbeat.interval"],
-          [{ connectTimeout: Infinity }, "connectTimeout"],
-          [{ closeTimeout: "30 days" }, "closeTimeout"],
-          [{ maxConnectionAge: [-1, 0] as const }, "maxConnectionAge"]
+        const [options, option, reason] of [
+          [{ heartbeat: -1 }, "heartbeat", "must be a positive duration, got -1"],
+          [{ heartbeat: "-20 seconds" }, "heartbeat", "must be a positive duration"],
+          [{ heartbeat: { interval: "1 nanos" } }, "heartbeat.interval", "must be at least 1 millisecond"],
+          [{ connectTimeout: Infinity }, "connectTimeout", "must be finite"],
+          [{ closeTimeout: "30 days" }, "closeTimeout", "must be at most 2147483647 ms"],
+          [{ maxConnectionAge: [-1, 0] as const }, "maxConnectionAge", "must be a positive duration"]
         ] as const
       ) {
         const error = diedWith(yield* Effect.exit(JetSocket.connect(server.url, options as JetSocket.JetSocket.Options)))
         expect(optionsOf(error)).toEqual([option])
+        expect(error.problems[0]!.reason).toContain(reason)
       }
       expect(server.upgradeCount()).toBe(0)
     }))
