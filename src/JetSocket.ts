@@ -225,9 +225,10 @@ export declare namespace JetSocket {
      * only come on the connection the request went out on). `false`
      * (default): the request fails at once with the error that ended the
      * connection (e.g. `ConnectionClosedError`), not after its `timeout`.
-     * `true`: it is sent again on the next connection (first, before queued
-     * sends) and keeps waiting within the same `timeout`: at-least-once, for
-     * idempotent requests.
+     * `true`: it is sent again on the next connection (after what the dead
+     * socket never wrote, before sends made during the outage) and keeps
+     * waiting within the same `timeout`: at-least-once, for idempotent
+     * requests.
      */
     readonly resendOnReconnect?: boolean | undefined
   }

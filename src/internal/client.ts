@@ -1397,7 +1397,7 @@ export const make = <A = unknown, I = any>(
   options: JetSocket.JetSocket.Options<A, I> = {}
 ): Effect.Effect<JetSocket.JetSocket<A>, never, Scope.Scope | Transport.Transport> =>
   Effect.gen(function*() {
-    // Every option checked before anything is made: bad ones fail here, each named (see options.ts).
+    // Every option checked before anything is made: bad ones die here, each named (see options.ts).
     yield* Options.check(Options.client(options))
     const transport = yield* Transport.Transport
     const userScope = yield* Effect.scope
