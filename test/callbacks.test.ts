@@ -162,6 +162,16 @@ describe("user callbacks that throw", () => {
       expect(yield* mux2.subscriptions).toEqual([])
     }))
 
+  live("Multiplex: an unsubscribeMessage that throws fails the other subscriptions, never the scope that unsubscribed", () =>
+    Effect.gen(function*() {
+      const server = yield* wsServer()
+      const mux = yield* Multiplex.make(server.url, { heartbeat: false, channelKey: "channel", unsubscribeMessage: boom })
+      const kept = yield* mux.subscribe("kept")
+      const left = yield* Effect.exit(Effect.scoped(mux.subscribe("left")))
+      expect(Exit.isSuccess(left)).toBe(true)
+      expectCallbackError(yield* failure(Stream.runDrain(kept.messages)), "unsubscribeMessage")
+    }))
+
   live("a custom Transport whose connect throws fails the connect with CallbackError('Transport.connect')", () =>
     Effect.gen(function*() {
       const throwing = Transport.make("throwing", boom)
