@@ -41,10 +41,10 @@ describe("a pending request across a reconnect", () => {
       const { error, ms } = yield* timedFailure(ws.request({ id: 1 }, { match: match(1), timeout: "30 seconds" }))
       expect(error).toMatchObject({ _tag: "ConnectionClosedError", code: 1006, wasClean: false })
       expect(ms).toBeLessThan(2_000)
-      // The client reconnects and carries on; the failed request was not sent again.
-      yield* Effect.promise(async () => {
-        for (let i = 0; i < 500 && server.sockets.length < 2; i++) await new Promise((r) => setTimeout(r, 10))
-      })
+      // The client reconnects and carries on (the server accepts before the client sees it open: wait for both).
+      for (let i = 0; i < 500 && !(server.sockets.length === 2 && (yield* ws.state) === "Connected"); i++) {
+        yield* Effect.promise(() => new Promise((r) => setTimeout(r, 10)))
+      }
       expect(server.sockets.length).toBe(2)
       expect(yield* ws.state).toBe("Connected")
     }))
