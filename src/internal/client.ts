@@ -1,3 +1,4 @@
+import * as Cause from "effect/Cause"
 import * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
@@ -19,6 +20,7 @@ import * as Heartbeat from "../Heartbeat.js"
 import type * as JetSocket from "../JetSocket.js"
 import {
   BufferOverflowError,
+  CallbackError,
   ConnectionRefusedError,
   ConnectionTimeoutError,
   InvalidMessageError,
@@ -32,10 +34,12 @@ import * as Transport from "../Transport.js"
 import * as Codec from "./codec.js"
 import { Deque } from "./deque.js"
 import { afterIo } from "./defer.js"
+import * as Guard from "./guard.js"
 import { LatencyRecorder } from "./latency.js"
 import * as ReceiveBuffer from "./receiveBuffer.js"
 import type { ReceiveBufferOptions } from "./receiveBuffer.js"
 import { ClientMetrics } from "./metrics.js"
+import * as Options from "./options.js"
 import * as SharedRuntime from "./sharedRuntime.js"
 import * as Ticker from "./ticker.js"
 
@@ -64,6 +68,8 @@ const frameSize = (frame: Frame): number => (typeof frame === "string" ? frame.l
 interface PendingRequest {
   readonly match: (message: any) => boolean
   readonly reply: Deferred.Deferred<any, JetSocketError>
+  /** `resendOnReconnect`: the frame to send again on the next connection after a drop. */
+  readonly resend: Frame | undefined
 }
 
 // Conn's flags
@@ -499,10 +505,17 @@ class Client<A> implements JetSocket.JetSocket<A> {
 
 
 
-  private isFatal(error: JetSocketError): boolean {
-    if (error.fatal) return true
+  /**
+   * The error that ends the client when `error` is fatal (built in, or by
+   * `shouldReconnect`), else `undefined`. A `shouldReconnect` that throws ends
+   * the client with a `CallbackError` naming it.
+   */
+  private fatalError(error: JetSocketError): JetSocketError | undefined {
+    if (error.fatal) return error
     const predicate = this.options.shouldReconnect
-    return predicate !== undefined && !predicate(error)
+    if (predicate === undefined) return undefined
+    const verdict = Guard.call("shouldReconnect", () => predicate(error))
+    return verdict instanceof CallbackError ? verdict : verdict ? undefined : error
   }
 
   // ------------------------------------------------------------ receive path
@@ -529,7 +542,9 @@ class Client<A> implements JetSocket.JetSocket<A> {
       return
     }
     const value = this.codec.decode(frame)
-    if (value instanceof InvalidMessageError) return this.invalid(value)
+    if (value instanceof InvalidMessageError) return this.invalid(value, conn)
+    // Which user callback runs (a constant per step): a throw ends the client naming it.
+    let callback = "heartbeat.pongMatcher"
     try {
       const heartbeat = this.heartbeat?.application
       if (heartbeat !== undefined) {
@@ -537,17 +552,17 @@ class Client<A> implements JetSocket.JetSocket<A> {
         else if (heartbeat.pongMatcher(value)) return this.onPong(conn)
       }
       if (this.pending !== undefined && this.pending.size > 0 && this.answer(value)) return
+      callback = "buffer.dedup.key"
       if (this.isDuplicate !== undefined && this.isDuplicate(value)) {
         this.deduplicated++
         return
       }
+      callback = "replay.sequenceKey"
       const sequenceKey = this.replay.sequenceKey
       if (sequenceKey !== undefined) this.lastSequenceId = sequenceKey(value)
-    } catch (error) {
-      // A user callback (matcher, key) threw: report it in order, never as an uncaught exception.
-      return this.invalid(
-        new InvalidMessageError({ reason: `a message callback threw: ${String(error)}`, preview: Codec.preview(frame), cause: error })
-      )
+    } catch (cause) {
+      // Never an exception out of the socket callback: the client ends with the error, in order.
+      return this.callbackFailed(conn, new CallbackError({ callback, cause }))
     }
     this.buffer.offer(this.decodeOnTake ? (new Decoded(value) as A) : value)
   }
@@ -557,14 +572,34 @@ class Client<A> implements JetSocket.JetSocket<A> {
     if (item instanceof Decoded) return item.value
     const value = this.codec.decode(item as Frame)
     if (!(value instanceof InvalidMessageError)) return value
+    const threw = Codec.threw(value)
+    if (threw !== undefined) {
+      this.callbackFailed(this.current, threw)
+      return ReceiveBuffer.failure(threw)
+    }
     if (this.strict) return ReceiveBuffer.failure(value)
     this.skipInvalid(value)
     return ReceiveBuffer.skip
   }
 
-  private invalid(error: InvalidMessageError): void {
+  private invalid(error: InvalidMessageError, conn: Conn): void {
+    const threw = Codec.threw(error)
+    if (threw !== undefined) return this.callbackFailed(conn, threw)
     if (this.strict) return this.buffer.offerFailure(error)
     this.skipInvalid(error)
+  }
+
+  /**
+   * A user callback threw on the receive path: the client ends with the
+   * `CallbackError` (fatal: the connection ends, and the reconnect loop fails
+   * `ready`, `messages` and pending requests with it), like a receive overflow.
+   */
+  private callbackFailed(conn: Conn | undefined, error: CallbackError): void {
+    // A connection being retired (rotation) no longer matters: end the one in use.
+    const target = conn !== undefined && conn.retiring ? this.current : conn
+    if (target !== undefined && target.endedWith === undefined) return this.endConnection(target, error)
+    // No live connection to end (it ended meanwhile): the error must still reach the consumer.
+    if (this.terminal === undefined && this.closing === undefined) this.buffer.fail(error)
   }
 
   /** `strict: false`: an invalid message is counted, reported and left out. */
@@ -575,11 +610,19 @@ class Client<A> implements JetSocket.JetSocket<A> {
 
   private answer(value: A): boolean {
     for (const request of this.pending!) {
-      if (request.match(value)) {
+      let matched: boolean
+      try {
+        matched = request.match(value)
+      } catch (cause) {
+        // A throwing matcher fails its own request (the caller's call), not the client.
         this.pending!.delete(request)
-        Deferred.unsafeDone(request.reply, Exit.succeed(value))
-        return true
+        Deferred.unsafeDone(request.reply, Exit.fail(new CallbackError({ callback: "request match", cause })))
+        continue
       }
+      if (!matched) continue
+      this.pending!.delete(request)
+      Deferred.unsafeDone(request.reply, Exit.succeed(value))
+      return true
     }
     return false
   }
@@ -623,8 +666,14 @@ class Client<A> implements JetSocket.JetSocket<A> {
     const fiber = Runtime.runFork(this.env.runtime)(effect, { immediate: false })
     this.supervisor = fiber
     // A finished fiber holds its whole state: let it go.
-    fiber.addObserver(() => {
+    fiber.addObserver((exit) => {
       if (this.supervisor === fiber) this.supervisor = undefined
+      // It died (a bug, not a user callback: those are guarded): settle `ready`, `messages`
+      // and pending requests rather than leave them waiting forever.
+      if (Exit.isFailure(exit) && !Exit.isInterrupted(exit) && this.terminal === undefined && this.closing === undefined) {
+        const error = new InvalidStateError({ state: this.stateNow, operation: "connect", cause: Cause.squash(exit.cause) })
+        Runtime.runFork(this.env.runtime)(this.fail(error))
+      }
     })
   }
 
@@ -646,7 +695,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
     }
   }
 
-  private trySend(frame: Frame, queue: boolean): JetSocketError | undefined {
+  private trySend(frame: Frame, queue: boolean, track = true): JetSocketError | undefined {
     if (this.terminal !== undefined || this.closing !== undefined) {
       return new InvalidStateError({ state: this.stateNow, operation: "send" })
     }
@@ -658,7 +707,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
     }
     const queued = this.queuedSends
     if (conn !== undefined && (queued === undefined || queued.length === 0) && conn.connection!.isOpen()) {
-      this.write(conn, frame)
+      this.write(conn, frame, track)
       return undefined
     }
     if (this.sendCapacity === 0) return new InvalidStateError({ state: this.stateNow, operation: "send" })
@@ -670,7 +719,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
   }
 
   private sendFrame(frame: Frame | InvalidMessageError, options: JetSocket.SendOptions | undefined): Effect.Effect<void, JetSocketError> {
-    if (frame instanceof InvalidMessageError) return Effect.fail(frame)
+    if (frame instanceof InvalidMessageError) return Effect.fail(Codec.threw(frame) ?? frame)
     const error = this.trySend(frame, options?.queue ?? true)
     return error === undefined ? Effect.void : Effect.fail(error)
   }
@@ -720,6 +769,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
     // One description per client, made on first use: a one-at-a-time reader allocates nothing per call.
     const take: Effect.Effect<A, JetSocketError> = this.bound.take ??= this.buffer.recv(() => new InvalidStateError({ state: this.stateNow, operation: "recv" }))
     if (options?.timeout === undefined) return take
+    const invalid = Options.timeout("recv timeout", options.timeout)
+    if (invalid !== undefined) return Effect.die(invalid)
     const timeout = Duration.decode(options.timeout)
     return Effect.timeoutFail(take, {
       duration: timeout,
@@ -731,12 +782,26 @@ class Client<A> implements JetSocket.JetSocket<A> {
     return this.bound.request ??= (message: A, options: JetSocket.JetSocket.RequestOptions<A>) =>
       Effect.suspend(() => {
         if (this.terminal !== undefined) return Effect.fail(this.terminal)
+        const invalidTimeout = Options.timeout("request timeout", options.timeout)
+        if (invalidTimeout !== undefined) return Effect.die(invalidTimeout)
         const timeout = Duration.decode(options.timeout ?? DEFAULTS.requestTimeout)
-        const request: PendingRequest = { match: options.match, reply: Deferred.unsafeMake(FiberId.none) }
+        const frame = this.codec.encode(message)
+        if (frame instanceof InvalidMessageError) return Effect.fail(Codec.threw(frame) ?? frame)
+        const request: PendingRequest = {
+          match: options.match,
+          reply: Deferred.unsafeMake(FiberId.none),
+          resend: options.resendOnReconnect === true ? frame : undefined
+        }
         const pending = this.pending ??= new Set()
         pending.add(request)
-        return this.send(message).pipe(
-          Effect.zipRight(Deferred.await(request.reply as Deferred.Deferred<A, JetSocketError>)),
+        // Written untracked: a drop fails (or re-sends, on request) the request itself, so the send
+        // queue must not also re-send its message on the next connection.
+        const sent = this.trySend(frame, true, false)
+        if (sent !== undefined) {
+          pending.delete(request)
+          return Effect.fail(sent)
+        }
+        return Deferred.await(request.reply as Deferred.Deferred<A, JetSocketError>).pipe(
           Effect.timeoutFail({
             duration: timeout,
             onTimeout: () => new ConnectionTimeoutError({ operation: "request", timeout, url: this.currentUrl })
@@ -756,6 +821,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
       if (conn === undefined || !conn.connection!.isOpen()) {
         return Effect.fail(new InvalidStateError({ state: this.stateNow, operation: "ping" }))
       }
+      const invalid = Options.timeout("ping timeout", options?.timeout)
+      if (invalid !== undefined) return Effect.die(invalid)
       const timeout = Duration.decode(options?.timeout ?? this.heartbeat?.timeout ?? Heartbeat.defaults.timeout)
       const started = this.env.clock.unsafeCurrentTimeNanos()
       const waiter = Deferred.unsafeMake<void>(FiberId.none)
@@ -872,7 +939,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
 
   private resolveDynamic<T>(value: JetSocket.JetSocket.Dynamic<T> | undefined, what: string): Effect.Effect<T | undefined, JetSocketError> {
     if (!Effect.isEffect(value)) return Effect.succeed(value as T | undefined)
-    return (value as Effect.Effect<T, unknown>).pipe(
+    // A defect in the user's Effect is a CallbackError naming it; a failure, a refused connect (retried).
+    return Guard.effect(what, () => value as Effect.Effect<T, unknown>).pipe(
       Effect.mapError((error) =>
         isJetSocketError(error)
           ? error
@@ -902,7 +970,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
       const scope = yield* Scope.make()
       conn.scope = scope
       this.opening = conn
-      const connection = yield* this.env.transport.connect({
+      const transport = this.env.transport
+      const connection = yield* Guard.effect("Transport.connect", () => transport.connect({
         url,
         headers,
         protocols,
@@ -912,7 +981,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
         tls: this.options.tls,
         agent: this.options.agent,
         handlers: conn
-      }).pipe(
+      })).pipe(
         // Most transports time the handshake out themselves with a timer; racing it here costs a fiber per attempt.
         this.env.transport.enforcesConnectTimeout === true ? identity : Effect.timeoutFail({
           duration: connectTimeout,
@@ -983,6 +1052,9 @@ class Client<A> implements JetSocket.JetSocket<A> {
     return Effect.suspend(() => {
       conn.retiring = true
       const connection = conn.connection
+      // Reading paused by backpressure (or holding) would leave the peer's close frame unread behind
+      // the backlog until `closeTimeout`: read again, so the handshake completes within a round trip.
+      connection?.resume()
       const close = connection === undefined ? Effect.void : connection.close(code, reason, this.closeTimeout)
       return close.pipe(
         // Even when interrupted mid-handshake: the socket must not outlive the client.
@@ -999,7 +1071,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
       send: (message) =>
         Effect.suspend(() => {
           const frame = this.codec.encode(message as A)
-          if (frame instanceof InvalidMessageError) return Effect.fail(frame)
+          if (frame instanceof InvalidMessageError) return Effect.fail(Codec.threw(frame) ?? frame)
           this.write(conn, frame, false)
           return Effect.void
         }),
@@ -1012,7 +1084,7 @@ class Client<A> implements JetSocket.JetSocket<A> {
     return Effect.gen(this, function*() {
       const direct = this.directContext(conn, reconnected)
       if (reconnected) {
-        for (const hook of this.hooks ?? []) yield* hook(direct)
+        for (const hook of this.hooks ?? []) yield* Guard.effect("onConnect hook", () => hook(direct))
         yield* this.runReplay(direct)
       }
       // Atomically: flush queued sends, then make this the current connection.
@@ -1038,7 +1110,8 @@ class Client<A> implements JetSocket.JetSocket<A> {
       const started = this.now()
       const lastSequenceId = this.lastSequenceId
       this.publish(JetSocketEvent.ReplayStarted({ timestamp: started, mode: "sequence_id", lastSequenceId }))
-      const replayed = yield* this.replay.onReplay(lastSequenceId, (message) => Effect.orDie(context.send(message))).pipe(
+      const onReplay = this.replay.onReplay
+      const replayed = yield* Guard.effect("replay.onReplay", () => onReplay(lastSequenceId, (message) => Effect.orDie(context.send(message)))).pipe(
         Effect.mapError((error) =>
           isJetSocketError(error)
             ? error
@@ -1082,8 +1155,9 @@ class Client<A> implements JetSocket.JetSocket<A> {
   /** After a failure: back off, or give up. `true` to try again. */
   private backOff(error: JetSocketError): Effect.Effect<boolean> {
     return Effect.gen(this, function*() {
-      if (this.isFatal(error) || !this.reconnectEnabled) {
-        yield* this.fail(error)
+      const fatal = this.fatalError(error)
+      if (fatal !== undefined || !this.reconnectEnabled) {
+        yield* this.fail(fatal ?? error)
         return false
       }
       this.publish(JetSocketEvent.Error({ timestamp: this.now(), error, fatal: false }))
@@ -1108,13 +1182,15 @@ class Client<A> implements JetSocket.JetSocket<A> {
       this.current = undefined
       const unconfirmed = last.unconfirmed()
       if (unconfirmed.length > 0) (this.queuedSends ??= new Deque()).unshiftAll(unconfirmed)
+      // A reply can only come on the connection the request went out on: fail at once, not at its timeout.
+      this.pendingAfterDrop(ended)
       const code = ended._tag === "ConnectionClosedError" ? ended.code : ended._tag === "InvalidFrameError" ? ended.closeCode : 1006
       const reason = ended._tag === "ConnectionClosedError" ? ended.reason : ended.message
       this.publish(JetSocketEvent.Disconnected({ timestamp: droppedAt, code, reason }))
       yield* this.setState("Disconnected")
       this.outageStart = this.elapsed()
       this.attempts = 0
-      if (this.outageStart - last.openedAt >= Duration.toMillis(this.policy.resetAfter) && this.reconnectEnabled && !this.isFatal(ended)) {
+      if (this.outageStart - last.openedAt >= Duration.toMillis(this.policy.resetAfter) && this.reconnectEnabled && this.fatalError(ended) === undefined) {
         // A stable connection: this outage starts afresh, and reconnects at once.
         const backoff = this.backoff()
         backoff.state = backoff.policy.schedule.initial
@@ -1201,7 +1277,9 @@ class Client<A> implements JetSocket.JetSocket<A> {
     return Effect.gen(this, function*() {
       const fresh = yield* this.attempt(0)
       const context = this.directContext(fresh, true)
-      const hooked = yield* Effect.either(Effect.forEach(this.hooks ?? [], (hook) => hook(context), { discard: true }))
+      const hooked = yield* Effect.either(
+        Effect.forEach(this.hooks ?? [], (hook) => Guard.effect("onConnect hook", () => hook(context)), { discard: true })
+      )
       if (hooked._tag === "Left") {
         yield* this.retire(fresh, 1000, "rotation failed")
         return yield* Effect.fail(hooked.left)
@@ -1237,6 +1315,19 @@ class Client<A> implements JetSocket.JetSocket<A> {
     if (Exit.isExit(first)) return
     this.firstOpen = exit
     Deferred.unsafeDone(first, exit)
+  }
+
+  /** A drop: pending requests fail with its error, or (`resendOnReconnect`) go out again first on the next connection. */
+  private pendingAfterDrop(error: JetSocketError): void {
+    if (this.pending === undefined) return
+    for (const request of this.pending) {
+      if (request.resend !== undefined) {
+        ;(this.queuedSends ??= new Deque()).push(request.resend)
+        continue
+      }
+      Deferred.unsafeDone(request.reply, Exit.fail(error))
+      this.pending.delete(request)
+    }
   }
 
   private failPending(error: JetSocketError): void {
@@ -1306,6 +1397,8 @@ export const make = <A = unknown, I = any>(
   options: JetSocket.JetSocket.Options<A, I> = {}
 ): Effect.Effect<JetSocket.JetSocket<A>, never, Scope.Scope | Transport.Transport> =>
   Effect.gen(function*() {
+    // Every option checked before anything is made: bad ones die here, each named (see options.ts).
+    yield* Options.check(Options.client(options))
     const transport = yield* Transport.Transport
     const userScope = yield* Effect.scope
     const clock = yield* Effect.clock

@@ -10,6 +10,7 @@ import * as Stream from "effect/Stream"
 import * as JetSocket from "../JetSocket.js"
 import {
   BufferOverflowError,
+  CallbackError,
   ConnectionTimeoutError,
   InvalidMessageError,
   InvalidStateError,
@@ -19,6 +20,8 @@ import * as MessageBuffer from "../MessageBuffer.js"
 import type * as Multiplex from "../Multiplex.js"
 import type { Transport } from "../Transport.js"
 import { preview } from "./codec.js"
+import * as Guard from "./guard.js"
+import * as Options from "./options.js"
 
 /** @internal */
 export const TypeId: unique symbol = Symbol.for("jetsocket/Multiplex")
@@ -55,6 +58,8 @@ export const make = (
   options: Multiplex.Multiplex.Options
 ): Effect.Effect<Multiplex.Multiplex<unknown>, JetSocketError, Scope.Scope | Transport> =>
   Effect.gen(function*() {
+    // Checked before the client is made: every bad option named (see options.ts).
+    yield* Options.check(Options.multiplex(options))
     const {
       channelExtractor,
       channelKey,
@@ -86,7 +91,7 @@ export const make = (
           entry.sentOn = generation
           return Effect.void
         }
-        return send(frameOf(subscribeMessage(channel))).pipe(
+        return Guard.effect("subscribeMessage", () => send(frameOf(subscribeMessage(channel)))).pipe(
           Effect.tap(() =>
             Effect.sync(() => {
               entry.sentOn = generation
@@ -135,7 +140,9 @@ export const make = (
       unsubscribeMessage === undefined
         ? Effect.void
         // Not connected: nothing to undo, the next connection will not re-subscribe it.
-        : Effect.ignore(ws.sendText(frameOf(unsubscribeMessage(channel)), { queue: false }))
+        : Guard.effect("unsubscribeMessage", () => ws.sendText(frameOf(unsubscribeMessage(channel)), { queue: false })).pipe(
+          Effect.catchAll((error) => (error._tag === "CallbackError" ? endWith(error) : Effect.void))
+        )
 
     const deliver = (sub: Sub, message: unknown) => {
       sub.received++
@@ -152,11 +159,16 @@ export const make = (
       return false
     }
 
-    const route = (chunk: Chunk.Chunk<unknown>) =>
+    const route = (chunk: Chunk.Chunk<unknown>): Effect.Effect<void, CallbackError> =>
       Effect.suspend(() => {
         let paused: Array<Sub> | undefined
         for (const message of chunk) {
-          const channel = extract(message)
+          let channel: unknown
+          try {
+            channel = extract(message)
+          } catch (cause) {
+            return Effect.fail(new CallbackError({ callback: channelExtractor === undefined ? "channelKey" : "channelExtractor", cause }))
+          }
           const entry = typeof channel === "string" ? channels.get(channel) : undefined
           if (entry === undefined || entry.subscribers.size === 0) {
             unroutableMessages++
@@ -178,6 +190,10 @@ export const make = (
         for (const entry of channels.values()) for (const sub of entry.subscribers) sub.buffer.fail(error)
       })
 
+    /** A user callback threw: every subscription fails with the error naming it, and the connection closes. */
+    const endWith = (error: CallbackError) =>
+      Effect.zipRight(failAll(error), ws.close(1011, `${error.callback} threw`))
+
     // One router fiber for the whole multiplexer. An undecodable message fails
     // one run of `messages`; count it as unroutable and carry on.
     const router: Effect.Effect<void> = Effect.gen(function*() {
@@ -188,9 +204,13 @@ export const make = (
           unroutableMessages++
           continue
         }
+        if (result.left._tag === "CallbackError") return yield* endWith(result.left)
         return yield* failAll(result.left)
       }
-    })
+    }).pipe(
+      // The router dying (a bug) must still settle every subscription, never leave it waiting.
+      Effect.catchAllDefect((cause) => failAll(new InvalidStateError({ state: "Connected", operation: "route", cause })))
+    )
     yield* Effect.forkScoped(router)
 
     const removeSub = (sub: Sub) =>
@@ -214,6 +234,7 @@ export const make = (
     ): Effect.Effect<Multiplex.Subscription<any>, JetSocketError, Scope.Scope> =>
       Effect.acquireRelease(
         Effect.gen(function*() {
+          yield* Options.check(Options.subscription(subscribeOptions))
           const latch = yield* Effect.makeLatch(true)
           const schema = subscribeOptions?.schema
           const sub = new Sub(
@@ -259,6 +280,8 @@ export const make = (
         messages: sub.buffer.stream,
         recv: (recvOptions) => {
           if (recvOptions?.timeout === undefined) return take
+          const invalid = Options.timeout("recv timeout", recvOptions.timeout)
+          if (invalid !== undefined) return Effect.die(invalid)
           const timeout = Duration.decode(recvOptions.timeout)
           return Effect.timeoutFail(take, {
             duration: timeout,
