@@ -2,9 +2,9 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
-import { fileURLToPath } from "node:url"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import { writeChart } from "./chart.js"
-import { type Contender, contenders } from "./contenders.js"
+import { type Contender, contenders, type FeedConsumer, floorName } from "./contenders.js"
 import { feedMessage } from "./blaster.js"
 
 const quick = process.argv.includes("--quick")
@@ -36,6 +36,19 @@ const LARGE_RUNS = quick ? 1 : 11
 // this file runs bundled from node_modules/.cache/jetsocket-bench/ (see run.ts); outputs go to bench/
 const dir = process.env.BENCH_DIR ?? fileURLToPath(new URL("../../../bench/", import.meta.url))
 const build = fileURLToPath(new URL(".", import.meta.url))
+/**
+ * `--baseline=<git-ref>` (see run.ts): the library at that ref, bundled with this bench's code into
+ * `baseline/` next to this file; its jetsocket contender runs as "jetsocket@<ref>" beside the others.
+ */
+const baseline = process.env.BENCH_BASELINE
+const baselineName = `jetsocket@${baseline}`
+const baselineBuild = `${build}baseline/`
+
+/** The bundle (and the name inside it) that runs a contender's child-process or in-process workloads. */
+const libOf = (name: string): { readonly build: string; readonly name: string } =>
+  baseline !== undefined && name === baselineName ? { build: baselineBuild, name: "jetsocket" } : { build, name }
+const importFrom = <M>(lib: { readonly build: string }, module: string): Promise<M> =>
+  import(pathToFileURL(`${lib.build}${module}.mjs`).href) as Promise<M>
 
 export interface Row {
   workload: string
@@ -45,6 +58,8 @@ export interface Row {
   max: number
   unit: string
   ratioToRawWs: number | null
+  /** Same-run median over the floor contender's (raw ws → Effect Queue), where it runs. */
+  ratioToFloor: number | null
 }
 
 const spawnBlaster = (port = 0): Promise<{ child: ChildProcess; port: number }> =>
@@ -78,7 +93,14 @@ const record = (workload: string, contender: string, v: number, unit: string, hb
   higherBetter[workload] = hb
 }
 
-const active = contenders.filter((c) => !only || only.includes(c.name))
+const all: ReadonlyArray<Contender> = baseline === undefined ? contenders : [
+  ...contenders,
+  // the current bench's jetsocket contender, bundled against the library at the ref
+  ...(await importFrom<typeof import("./contenders.js")>({ build: baselineBuild }, "contenders")).contenders
+    .filter((c) => c.name === "jetsocket")
+    .map((c) => ({ ...c, name: baselineName }))
+]
+const active = all.filter((c) => !only || only.includes(c.name))
 const withTimeout = <A>(p: Promise<A>, ms: number, what: string) =>
   Promise.race([p, new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`timeout: ${what}`)), ms).unref())])
 
@@ -87,6 +109,7 @@ const throughput = async (port: number) => {
   // warm-up (untimed): JIT every contender's receive path once so the first one measured is not penalised
   for (const c of active) {
     if (runs("feed") && c.feed) await c.feed(`ws://127.0.0.1:${port}/feed?n=20000&size=120`, 20000)
+    if (runs("feed") && c.feedEach) await c.feedEach(`ws://127.0.0.1:${port}/feed?n=20000&size=120`, 20000, "runForEach")
     if (runs("echo")) await c.echo(`ws://127.0.0.1:${port}/echo`, "warm", 500)
     if (runs("large") && c.large) await c.large(`ws://127.0.0.1:${port}/large?n=50&size=65536`, 50)
   }
@@ -116,10 +139,18 @@ const throughput = async (port: number) => {
   const sum = (xs: Array<number>) => xs.reduce((a, b) => a + b, 0)
   if (runs("feed")) {
     const n = FEED_N / SEGMENTS
+    const url = `ws://127.0.0.1:${port}/feed?n=${n}&size=120`
     await rounds(
-      (c) => c.feed && withTimeout(c.feed(`ws://127.0.0.1:${port}/feed?n=${n}&size=120`, n), 120_000, `${c.name} feed`),
-      (c, ms) => record(`feed ${feedBytes} B JSON`, c.name, FEED_N / (sum(ms) / 1000), "msgs/s", true)
+      (c) => c.feed && withTimeout(c.feed(url, n), 120_000, `${c.name} feed`),
+      (c, ms) => record(`feed ${feedBytes} B JSON (Stream.runDrain)`, c.name, FEED_N / (sum(ms) / 1000), "msgs/s", true)
     )
+    // as users consume it, reading a field of each message: beside raw ws (a callback) and the floor
+    for (const consumer of ["runForEach", "runForEachChunk"] as const satisfies ReadonlyArray<FeedConsumer>) {
+      await rounds(
+        (c) => c.feedEach && withTimeout(c.feedEach(url, n, consumer), 120_000, `${c.name} feed ${consumer}`),
+        (c, ms) => record(`feed ${feedBytes} B JSON (Stream.${consumer}, a field)`, c.name, FEED_N / (sum(ms) / 1000), "msgs/s", true)
+      )
+    }
   }
   for (const [label, size] of runs("echo") ? [["32 B", 32], ["8 KiB", 8192]] as const : []) {
     const payload = "e".repeat(size)
@@ -153,13 +184,14 @@ const throughput = async (port: number) => {
 // memory: each contender in a fresh child process (bench/memory.ts), alternating, RUNS times
 const memory = async (port: number) => {
   const conns = quick ? 200 : 1000
-  const names = active.filter((c) => !c.echoOnly).map((c) => c.name).filter((n) => n !== "jetsocket+schema")
+  const names = active.filter((c) => !c.reference).map((c) => c.name).filter((n) => n !== "jetsocket+schema")
   for (let run = 0; run < Math.max(1, quick ? 1 : 3); run++) {
     for (const name of run % 2 ? [...names].reverse() : names) {
+      const lib = libOf(name)
       const out = await new Promise<string>((resolve, reject) => {
         const child = spawn(
           process.execPath,
-          ["--expose-gc", `${build}memory.mjs`, name, String(port), String(conns)],
+          ["--expose-gc", `${lib.build}memory.mjs`, lib.name, String(port), String(conns)],
           { stdio: ["ignore", "pipe", "inherit"] }
         )
         let text = ""
@@ -175,11 +207,12 @@ const memory = async (port: number) => {
 
 // restart → flowing: blaster killed, restarted on the same port; time from the new listen to first message
 const restart = async () => {
-  const reconnecting = active.filter((c) => !c.echoOnly && c.name !== "raw ws" && c.name !== "jetsocket+schema")
-  const { restartProbe } = await import("./restart.js")
+  const reconnecting = active.filter((c) => !c.reference && c.name !== "raw ws" && c.name !== "jetsocket+schema")
   for (let run = 0; run < (quick ? 1 : RUNS); run++) {
     for (const c of run % 2 ? [...reconnecting].reverse() : reconnecting) {
-      const ms = await withTimeout(restartProbe(c.name), 60_000, `${c.name} restart`)
+      const lib = libOf(c.name)
+      const { restartProbe } = await importFrom<typeof import("./restart.js")>(lib, "restart")
+      const ms = await withTimeout(restartProbe(lib.name), 60_000, `${c.name} restart`)
       record("restart → flowing (base 100 ms)", c.name, ms, "ms", false)
     }
   }
@@ -187,10 +220,20 @@ const restart = async () => {
 
 const multiplex = async (port: number) => {
   if (!fs.existsSync(`${dir}../src/Multiplex.ts`)) return
-  const { multiplexBench } = await import("./multiplex.js")
+  type Module = typeof import("./multiplex.js")
+  const measured: Array<{ name: string; module: Module; as: Module["multiplexContenders"][number] }> = []
+  for (const c of active) {
+    const lib = libOf(c.name)
+    const module = await importFrom<Module>(lib, "multiplex")
+    const as = module.multiplexContenders.find((m) => m === lib.name)
+    if (as !== undefined) measured.push({ name: c.name, module, as })
+  }
   for (let run = 0; run < RUNS; run++) {
-    const r = await withTimeout(multiplexBench(port, quick ? 10_000 : 100_000), 120_000, "multiplex")
-    for (const [name, v] of Object.entries(r)) record("multiplex 100 channels", name, v, "msgs/s", true)
+    for (let i = 0; i < measured.length; i++) {
+      const m = measured[(i + run) % measured.length]!
+      const v = await withTimeout(m.module.multiplexRun(m.as, port, quick ? 10_000 : 100_000), 120_000, `${m.name} multiplex`)
+      record("multiplex 100 channels (runForEach per subscription)", m.name, v, "msgs/s", true)
+    }
   }
 }
 
@@ -222,6 +265,7 @@ const main = async () => {
   const rows: Array<Row> = []
   for (const [workload, byC] of Object.entries(samples)) {
     const raw = byC["raw ws"] ? median(byC["raw ws"]) : null
+    const floor = byC[floorName] ? median(byC[floorName]) : null
     for (const [contender, xs] of Object.entries(byC)) {
       const m = median(xs)
       rows.push({
@@ -231,7 +275,8 @@ const main = async () => {
         min: round(Math.min(...xs)),
         max: round(Math.max(...xs)),
         unit: units[workload]!,
-        ratioToRawWs: raw ? round(m / raw, 3) : null
+        ratioToRawWs: raw ? round(m / raw, 3) : null,
+        ratioToFloor: floor ? round(m / floor, 3) : null
       })
     }
   }
@@ -244,26 +289,34 @@ const main = async () => {
     segments: SEGMENTS,
     busyCpus,
     quick,
+    baseline: baseline ?? null,
     date: new Date().toISOString(),
     seconds: round((performance.now() - started) / 1000, 1)
   }
   const table = [
-    "| workload | contender | median | min–max | unit | × raw ws |",
-    "|---|---|---:|---:|---|---:|",
+    "| workload | contender | median | min–max | unit | × raw ws | × floor |",
+    "|---|---|---:|---:|---|---:|---:|",
     ...rows.map((r) =>
       `| ${r.workload} | ${r.contender} | ${fmt(r.median)} | ${fmt(r.min)}–${fmt(r.max)} | ${r.unit} | ${
         r.ratioToRawWs ?? "—"
-      } |`
+      } | ${r.ratioToFloor ?? "—"} |`
     )
   ].join("\n")
   console.log(`Node ${meta.node}, ${meta.cpu} (${meta.cores} cores), ${RUNS} run(s) each (large messages: ${LARGE_RUNS}), each of ${SEGMENTS} interleaved part(s)${busyCpus ? ", CPUs kept busy" : ""}${quick ? " (quick)" : ""}\n`)
   console.log(table)
-  // Only a full run replaces the published figures (bench/results.json, bench/chart.svg).
+  // Only a full run replaces the published figures (bench/results.json, bench/chart.svg), and
+  // without the baseline's rows: every row, the baseline's included, also goes to the temp dir.
   const full = !quick && !busyCpus && only === undefined && workloads === undefined
   const out = process.env.BENCH_OUT ?? (full ? `${dir}results.json` : `${os.tmpdir()}/jetsocket-bench-partial.json`)
-  fs.writeFileSync(out, JSON.stringify({ ...meta, rows }, null, 2) + "\n")
-  if (!process.env.BENCH_OUT && full) writeChart(`${dir}chart.svg`, rows, higherBetter)
+  const published = baseline === undefined ? rows : rows.filter((r) => r.contender !== baselineName)
+  fs.writeFileSync(out, JSON.stringify({ ...meta, rows: full ? published : rows }, null, 2) + "\n")
+  if (!process.env.BENCH_OUT && full) writeChart(`${dir}chart.svg`, published, higherBetter)
   console.log(`\nwrote ${out}`)
+  if (baseline !== undefined && full) {
+    const withBaseline = `${os.tmpdir()}/jetsocket-bench-baseline.json`
+    fs.writeFileSync(withBaseline, JSON.stringify({ ...meta, rows }, null, 2) + "\n")
+    console.log(`wrote ${withBaseline} (with ${baselineName})`)
+  }
   process.exit(0)
 }
 
