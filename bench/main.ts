@@ -185,13 +185,19 @@ const throughput = async (port: number) => {
 const memory = async (port: number) => {
   const conns = quick ? 200 : 1000
   const names = active.filter((c) => !c.reference).map((c) => c.name).filter((n) => n !== "jetsocket+schema")
+  // Then jetsocket's clients each opened by its own runPromise (and scope), beside raw ws opened the same way as above.
+  const independent = names.filter((n) => n === "raw ws" || n === "jetsocket" || n === baselineName)
+  const probes = [
+    ...names.map((name) => ({ name, mode: "one fiber", workload: `(${conns})` })),
+    ...independent.map((name) => ({ name, mode: "independent", workload: `(${conns}, each connect its own runPromise)` }))
+  ]
   for (let run = 0; run < Math.max(1, quick ? 1 : 3); run++) {
-    for (const name of run % 2 ? [...names].reverse() : names) {
+    for (const { name, mode, workload } of run % 2 ? [...probes].reverse() : probes) {
       const lib = libOf(name)
       const out = await new Promise<string>((resolve, reject) => {
         const child = spawn(
           process.execPath,
-          ["--expose-gc", `${lib.build}memory.mjs`, lib.name, String(port), String(conns)],
+          ["--expose-gc", `${lib.build}memory.mjs`, lib.name, String(port), String(conns), mode],
           { stdio: ["ignore", "pipe", "inherit"] }
         )
         let text = ""
@@ -199,8 +205,8 @@ const memory = async (port: number) => {
         child.once("exit", (code) => (code === 0 ? resolve(text) : reject(new Error(`memory ${name} exited ${code}`))))
       })
       const r = JSON.parse(out.trim().split("\n").pop()!) as { rss: number; heap: number }
-      record(`memory/idle conn RSS (${conns})`, name, r.rss / 1024, "KiB", false)
-      record(`memory/idle conn heap (${conns})`, name, r.heap / 1024, "KiB", false)
+      record(`memory/idle conn RSS ${workload}`, name, r.rss / 1024, "KiB", false)
+      record(`memory/idle conn heap ${workload}`, name, r.heap / 1024, "KiB", false)
     }
   }
 }
