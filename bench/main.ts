@@ -9,7 +9,7 @@ import { feedMessage } from "./blaster.js"
 
 const quick = process.argv.includes("--quick")
 const only = process.argv.find((a) => a.startsWith("--only="))?.slice(7).split(",")
-/** `--workloads=feed,echo,large,memory,multiplex,restart`: run only these (all by default). */
+/** `--workloads=feed,echo,large,memory,multiplex,scale,restart`: run only these (all by default). */
 const workloads = process.argv.find((a) => a.startsWith("--workloads="))?.slice(12).split(",")
 const runs = (workload: string) => workloads === undefined || workloads.includes(workload)
 /**
@@ -243,6 +243,74 @@ const multiplex = async (port: number) => {
   }
 }
 
+/** Runs a bundled child script and parses the JSON line it prints last. */
+const runChild = <R>(script: string, args: ReadonlyArray<string>): Promise<R> =>
+  new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, ["--expose-gc", script, ...args], { stdio: ["ignore", "pipe", "inherit"] })
+    let text = ""
+    child.stdout!.on("data", (d: Buffer) => (text += d.toString()))
+    child.once("exit", (code) => (code === 0 ? resolve(text) : reject(new Error(`${script} ${args.join(" ")} exited ${code}`))))
+  }).then((out) => JSON.parse(out.trim().split("\n").pop()!) as R)
+
+/** The soft limit on open files (Linux: /proc/self/limits; run.ts raised it to the hard one), or undefined. */
+const fdLimit = (): number | undefined => {
+  try {
+    const line = fs.readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith("Max open files"))
+    const soft = line?.split(/\s{2,}/)[1]
+    return soft === undefined || soft === "unlimited" ? undefined : Number(soft)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Scale (bench/scale.ts, each contender in a fresh child process): 10 000 idle connections in one
+ * process with a heartbeat every second (time to open 200 at a time, RSS and heap per connection,
+ * CPU per second while idle), and 100 connections fed at once (aggregate msgs/s).
+ */
+const scale = async (port: number) => {
+  const names = active.map((c) => c.name).filter((n) => n === "raw ws" || n === "jetsocket" || n === baselineName)
+  let idle = quick ? 300 : 10_000
+  const limit = fdLimit()
+  if (limit !== undefined && limit < idle + 256) {
+    console.error(`scale: the open-files limit is ${limit} (ulimit -n; the hard limit caps it): ${limit - 256} idle connections instead of ${idle}`)
+    idle = limit - 256
+  }
+  const window = quick ? 1_000 : 5_000
+  for (let run = 0; run < (quick ? 1 : 3); run++) {
+    for (const name of run % 2 ? [...names].reverse() : names) {
+      const lib = libOf(name)
+      const r = await withTimeout(
+        runChild<{ openMs: number; rss: number; heap: number; cpuPerSecond: number }>(
+          `${lib.build}scale.mjs`,
+          [lib.name, String(port), "idle", String(idle), "0", String(window)]
+        ),
+        300_000,
+        `${name} scale idle`
+      )
+      const label = `${idle.toLocaleString("en-US")} idle, heartbeat 1 s`
+      record(`scale: time to open ${label}`, name, r.openMs, "ms", false)
+      record(`scale: RSS per connection, ${label}`, name, r.rss / 1024, "KiB", false)
+      record(`scale: heap per connection, ${label}`, name, r.heap / 1024, "KiB", false)
+      record(`scale: CPU per second, ${label}`, name, r.cpuPerSecond, "ms/s", false)
+    }
+  }
+  const conns = 100
+  const per = quick ? 200 : 5_000
+  for (let run = 0; run < RUNS; run++) {
+    for (let i = 0; i < names.length; i++) {
+      const name = names[(i + run) % names.length]!
+      const lib = libOf(name)
+      const r = await withTimeout(
+        runChild<{ msgsPerSecond: number }>(`${lib.build}scale.mjs`, [lib.name, String(port), "fed", String(conns), String(per)]),
+        120_000,
+        `${name} scale fed`
+      )
+      record(`scale: ${conns} connections fed at once (runForEach each)`, name, r.msgsPerSecond, "msgs/s", true)
+    }
+  }
+}
+
 /** One nice-19 spinner per CPU (see `busyCpus`); returns what stops them. */
 const keepCpusBusy = (): (() => void) => {
   const spinners = os.cpus().map(() => {
@@ -263,6 +331,7 @@ const main = async () => {
     await throughput(port)
     if (runs("memory")) await memory(port)
     if (runs("multiplex")) await multiplex(port).catch((e) => console.error("multiplex bench skipped:", String(e)))
+    if (runs("scale")) await scale(port)
   } finally {
     child.kill("SIGTERM")
   }
