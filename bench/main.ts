@@ -241,6 +241,15 @@ const multiplex = async (port: number) => {
       record("multiplex 100 channels (runForEach per subscription)", m.name, v, "msgs/s", true)
     }
   }
+  // mux.runForEach: the router runs each channel's handler (this library's; a baseline may not have it)
+  const router = measured.filter((m) => m.name === "jetsocket" || m.name === "raw ws")
+  for (let run = 0; run < RUNS; run++) {
+    for (let i = 0; i < router.length; i++) {
+      const m = router[(i + run) % router.length]!
+      const v = await withTimeout(m.module.multiplexRun(m.as, port, quick ? 10_000 : 100_000, "router"), 120_000, `${m.name} multiplex router`)
+      record("multiplex 100 channels (mux.runForEach, router-level)", m.name, v, "msgs/s", true)
+    }
+  }
 }
 
 /** Runs a bundled child script and parses the JSON line it prints last. */
