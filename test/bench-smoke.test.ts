@@ -80,6 +80,7 @@ describe("bench (quick)", () => {
     expect(results.rows.find((r) => r.workload === "echo 8 KiB p50" && r.contender === "jetsocket")?.ratioToFloor).toBeGreaterThan(0)
     expect(contendersOf("memory/idle conn heap (200, each connect its own runPromise)")).toEqual(["jetsocket", "raw ws"])
     expect(contendersOf("multiplex 100 channels (runForEach per subscription)")).toEqual(["jetsocket", "raw ws"])
+    expect(contendersOf("multiplex 100 channels (mux.runForEach, router-level)")).toEqual(["jetsocket", "raw ws"])
     for (const workload of ["CPU per second, 300 idle, heartbeat 1 s", "100 connections fed at once (runForEach each)"]) {
       expect(contendersOf(`scale: ${workload}`)).toEqual(["jetsocket", "raw ws"])
     }
