@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Context, Effect, Logger, LogLevel, Supervisor } from "effect"
+import { Clock, Context, Effect, Logger, LogLevel, Option, Runtime, Scope, Supervisor } from "effect"
 import * as SharedRuntime from "../src/internal/sharedRuntime.js"
 import * as Ticker from "../src/internal/ticker.js"
 
@@ -61,4 +61,18 @@ describe("SharedRuntime", () => {
       // anything a fiber reports to differs: a ticker of its own
       expect(yield* Ticker.get.pipe(Effect.annotateLogs("client", "a"))).not.toBe(first)
     }))
+
+  it("clients opened each by its own run, with its own scope and the same services, share one Runtime that holds no Scope", async () => {
+    // as a service opening connections on demand (or the Promise API) does: runPromise + a scope + the layer
+    const independent = (setting: number) =>
+      Effect.runPromise(Effect.scoped(shared.pipe(Effect.provideService(Setting, setting))))
+    const first = await independent(1)
+    expect(await independent(1)).toBe(first)
+    expect(Context.getOption(first.context, Scope.Scope)).toEqual(Option.none())
+    // what runs in it sees the services, and no Scope (the context's FiberRef agrees with the context)
+    expect(Runtime.runSync(first as Runtime.Runtime<Setting>)(Setting)).toBe(1)
+    expect(Runtime.runSync(first)(Effect.serviceOption(Scope.Scope))).toEqual(Option.none())
+    // another service value is another Runtime
+    expect(await independent(2)).not.toBe(first)
+  })
 })
