@@ -1,6 +1,6 @@
 // Blaster: a WebSocket server on node:net that is never the bottleneck. Own handshake, pre-encoded
 // unmasked server frames written in large slices (with backpressure), tiny masked-frame parser for echo.
-// Paths: /feed?n=&size=   /large?n=&size=   /echo   /idle
+// Paths: /feed?n=&size=[&delay=]   /large?n=&size=   /echo   /idle   /mux?n=&channels=
 // Run as a child process: prints "PORT <n>" on stdout. Optional argv[2] = fixed port.
 import { createHash } from "node:crypto"
 import * as net from "node:net"
@@ -68,7 +68,11 @@ const handle = (socket: net.Socket, path: string, params: URLSearchParams): void
     const slice = Buffer.concat(Array.from({ length: per }, () => one))
     const full = Math.floor(n / per)
     const rest = n - full * per
-    blast(socket, slice, full, rest > 0 ? Buffer.concat(Array.from({ length: rest }, () => one)) : undefined)
+    const tail = rest > 0 ? Buffer.concat(Array.from({ length: rest }, () => one)) : undefined
+    // `delay` (ms): start later, so that many connections opened at once are all open before any is fed
+    const delay = Number(params.get("delay") ?? "0")
+    if (delay > 0) setTimeout(() => blast(socket, slice, full, tail), delay)
+    else blast(socket, slice, full, tail)
   }
   // echo / idle / feed: parse client frames (echo replies, ping -> pong, close -> close)
   let buf: Buffer = Buffer.alloc(0)

@@ -8,7 +8,9 @@ const colors: Record<string, string> = {
   "jetsocket+schema": "#60a5fa",
   "raw ws": "#6b7280",
   "@effect/platform Socket": "#f59e0b",
-  "partysocket": "#10b981"
+  "partysocket": "#10b981",
+  "raw ws in Effect (floor)": "#9ca3af",
+  "raw ws → Effect Queue (floor)": "#d1d5db"
 }
 const esc = (s: string) => s.replace(/&/g, "&amp;").replace(/</g, "&lt;").replace(/>/g, "&gt;")
 

@@ -1,7 +1,7 @@
 // The contenders: each opens its own connection to the blaster and runs one workload.
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as Socket from "@effect/platform/Socket"
-import { Deferred, Effect, Exit, Schema, Stream } from "effect"
+import { Deferred, Effect, Exit, Queue, Schema, Stream } from "effect"
 import ReconnectingWebSocket from "partysocket/ws"
 import WebSocket from "ws"
 import { JetSocket } from "../src/index.js"
@@ -9,15 +9,45 @@ import { NodeTransport } from "../src/node.js"
 
 export interface Contender {
   readonly name: string
-  /** A reference row measured on echo only (not a client: no memory, restart or multiplex run). */
-  readonly echoOnly?: true
+  /** A reference row, not a client: no memory, restart, multiplex or scale run. */
+  readonly reference?: true
   /** receive n JSON messages, parse included; ms from the connection's open to the n-th message */
   readonly feed?: (url: string, n: number) => Promise<number>
   /** n sequential round trips of `payload`; returns latencies in µs */
   readonly echo: (url: string, payload: string, n: number) => Promise<Array<number>>
   /** receive n binary messages; ms from the connection's open to the n-th message */
   readonly large?: (url: string, n: number) => Promise<number>
+  /**
+   * receive n JSON messages consumed as users write it, reading a field of each (`price`):
+   * `Stream.runForEach` (one Effect per message) or `Stream.runForEachChunk` (one per chunk);
+   * a callback for the contenders that have no Stream. ms from the open to the n-th message.
+   */
+  readonly feedEach?: (url: string, n: number, consumer: FeedConsumer) => Promise<number>
 }
+
+/** How `feedEach` consumes the messages. */
+export type FeedConsumer = "runForEach" | "runForEachChunk"
+
+/** What the consumers read of each message: a field of the feed's JSON. */
+interface Priced {
+  readonly price: number
+}
+
+/** Where the consumers add the field they read, so that reading it is not optimised away. */
+export let sink = 0
+
+/** The same consumer for every Stream contender: `Stream.take(n)` then `consumer`, reading `price`. */
+const consume = <E, R>(stream: Stream.Stream<unknown, E, R>, n: number, consumer: FeedConsumer) =>
+  consumer === "runForEach"
+    ? stream.pipe(Stream.take(n), Stream.runForEach((m) => Effect.sync(() => (sink += (m as Priced).price))))
+    : stream.pipe(
+      Stream.take(n),
+      Stream.runForEachChunk((chunk) =>
+        Effect.sync(() => {
+          for (const m of chunk) sink += (m as Priced).price
+        })
+      )
+    )
 
 const now = () => performance.now()
 
@@ -40,12 +70,13 @@ const jetOptions = {
 const runJet = <A>(eff: Effect.Effect<A, unknown, any>) =>
   Effect.runPromise(eff.pipe(Effect.scoped, Effect.provide(NodeTransport.layer)) as Effect.Effect<A, unknown, never>)
 
-/** ms from `connect` returning to the n-th message of `messages`. */
-const jetCount = <A>(connect: Effect.Effect<JetSocket.JetSocket<A>, unknown, any>, n: number) =>
+/** ms from `connect` returning to the n-th message of `messages`, drained or read by `consumer`. */
+const jetCount = <A>(connect: Effect.Effect<JetSocket.JetSocket<A>, unknown, any>, n: number, consumer?: FeedConsumer) =>
   runJet(Effect.gen(function*() {
     const ws = yield* connect
     const t0 = now()
-    yield* ws.messages.pipe(Stream.take(n), Stream.runDrain)
+    if (consumer === undefined) yield* ws.messages.pipe(Stream.take(n), Stream.runDrain)
+    else yield* consume(ws.messages, n, consumer)
     return now() - t0
   }))
 
@@ -67,11 +98,14 @@ const jet = (schema: boolean): Contender => ({
       }
       return out
     })),
-  large: (url, n) => jetCount(JetSocket.connect(url, { ...jetOptions, codec: "binary" }), n)
+  large: (url, n) => jetCount(JetSocket.connect(url, { ...jetOptions, codec: "binary" }), n),
+  ...(schema ? {} : {
+    feedEach: (url: string, n: number, consumer: FeedConsumer) => jetCount(JetSocket.connect(url, jetOptions), n, consumer)
+  })
 })
 
-/** ms from open to the n-th message, JSON-parsing each one when `parse`. */
-const rawCount = (url: string, n: number, parse: boolean) =>
+/** ms from open to the n-th message, JSON-parsing each one when `parse` (and reading its `price` when `read`). */
+const rawCount = (url: string, n: number, parse: boolean, read = false) =>
   new Promise<number>((resolve, reject) => {
     const ws = new WebSocket(url)
     let count = 0
@@ -79,7 +113,8 @@ const rawCount = (url: string, n: number, parse: boolean) =>
     ws.on("error", reject)
     ws.on("open", () => (t0 = now()))
     ws.on("message", (data) => {
-      if (parse) JSON.parse(data.toString())
+      if (read) sink += (JSON.parse(data.toString()) as Priced).price
+      else if (parse) JSON.parse(data.toString())
       if (++count === n) {
         resolve(now() - t0)
         ws.close()
@@ -110,8 +145,55 @@ const rawWs: Contender = {
         } else next()
       })
     }),
-  large: (url, n) => rawCount(url, n, false)
+  large: (url, n) => rawCount(url, n, false),
+  // a callback reads the field whatever the Stream consumer of the others
+  feedEach: (url, n) => rawCount(url, n, true, true)
 }
+
+/**
+ * Not a client: the least an Effect program pays to consume raw \`ws\` through
+ * Effect's own primitives. The socket callback parses each message and offers
+ * it to an unbounded Effect \`Queue\` (\`Queue.unsafeOffer\`); the feed reads it
+ * with \`Stream.fromQueue\` and the same consumer as jetsocket's, echo with
+ * \`Queue.take\` per reply. No reconnect, heartbeat, bound or back-pressure.
+ */
+const queueFloor: Contender = {
+  name: "raw ws → Effect Queue (floor)",
+  reference: true,
+  feed: (url, n) => queueFeed(url, n, undefined),
+  feedEach: (url, n, consumer) => queueFeed(url, n, consumer),
+  echo: (url, payload, n) =>
+    Effect.runPromise(Effect.gen(function*() {
+      const queue = yield* Queue.unbounded<string>()
+      const ws = new WebSocket(url)
+      ws.on("message", (data) => void Queue.unsafeOffer(queue, data.toString()))
+      yield* Effect.async<void>((resume) => void ws.once("open", () => resume(Effect.void)))
+      const out: Array<number> = []
+      for (let i = 0; i < n; i++) {
+        const t0 = now()
+        yield* Effect.sync(() => ws.send(payload))
+        yield* Queue.take(queue)
+        out.push((now() - t0) * 1000)
+      }
+      ws.close()
+      return out
+    }))
+}
+
+const queueFeed = (url: string, n: number, consumer: FeedConsumer | undefined) =>
+  Effect.runPromise(Effect.gen(function*() {
+    const queue = yield* Queue.unbounded<unknown>()
+    const ws = new WebSocket(url)
+    ws.on("message", (data) => void Queue.unsafeOffer(queue, JSON.parse(data.toString())))
+    yield* Effect.async<void>((resume) => void ws.once("open", () => resume(Effect.void)))
+    const t0 = now()
+    const messages = Stream.fromQueue(queue)
+    if (consumer === undefined) yield* messages.pipe(Stream.take(n), Stream.runDrain)
+    else yield* consume(messages, n, consumer)
+    const elapsed = now() - t0
+    ws.close()
+    return elapsed
+  }))
 
 /**
  * Not a client: the least any Effect program pays per round trip — raw `ws`
@@ -121,7 +203,7 @@ const rawWs: Contender = {
  */
 const effectFloor: Contender = {
   name: "raw ws in Effect (floor)",
-  echoOnly: true,
+  reference: true,
   echo: (url, payload, n) =>
     Effect.runPromise(Effect.gen(function*() {
       const ws = new WebSocket(url)
@@ -239,4 +321,7 @@ const party = (): Contender => {
   }
 }
 
-export const contenders: ReadonlyArray<Contender> = [jet(false), jet(true), rawWs, platform, party(), effectFloor]
+export const contenders: ReadonlyArray<Contender> = [jet(false), jet(true), rawWs, platform, party(), effectFloor, queueFloor]
+
+/** The contender whose median is the \`× floor\` ratio of a workload where it runs. */
+export const floorName = queueFloor.name

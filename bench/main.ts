@@ -2,14 +2,14 @@
 import { type ChildProcess, spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
-import { fileURLToPath } from "node:url"
+import { fileURLToPath, pathToFileURL } from "node:url"
 import { writeChart } from "./chart.js"
-import { type Contender, contenders } from "./contenders.js"
+import { type Contender, contenders, type FeedConsumer, floorName } from "./contenders.js"
 import { feedMessage } from "./blaster.js"
 
 const quick = process.argv.includes("--quick")
 const only = process.argv.find((a) => a.startsWith("--only="))?.slice(7).split(",")
-/** `--workloads=feed,echo,large,memory,multiplex,restart`: run only these (all by default). */
+/** `--workloads=feed,echo,large,memory,multiplex,scale,restart`: run only these (all by default). */
 const workloads = process.argv.find((a) => a.startsWith("--workloads="))?.slice(12).split(",")
 const runs = (workload: string) => workloads === undefined || workloads.includes(workload)
 /**
@@ -36,6 +36,19 @@ const LARGE_RUNS = quick ? 1 : 11
 // this file runs bundled from node_modules/.cache/jetsocket-bench/ (see run.ts); outputs go to bench/
 const dir = process.env.BENCH_DIR ?? fileURLToPath(new URL("../../../bench/", import.meta.url))
 const build = fileURLToPath(new URL(".", import.meta.url))
+/**
+ * `--baseline=<git-ref>` (see run.ts): the library at that ref, bundled with this bench's code into
+ * `baseline/` next to this file; its jetsocket contender runs as "jetsocket@<ref>" beside the others.
+ */
+const baseline = process.env.BENCH_BASELINE
+const baselineName = `jetsocket@${baseline}`
+const baselineBuild = `${build}baseline/`
+
+/** The bundle (and the name inside it) that runs a contender's child-process or in-process workloads. */
+const libOf = (name: string): { readonly build: string; readonly name: string } =>
+  baseline !== undefined && name === baselineName ? { build: baselineBuild, name: "jetsocket" } : { build, name }
+const importFrom = <M>(lib: { readonly build: string }, module: string): Promise<M> =>
+  import(pathToFileURL(`${lib.build}${module}.mjs`).href) as Promise<M>
 
 export interface Row {
   workload: string
@@ -45,6 +58,8 @@ export interface Row {
   max: number
   unit: string
   ratioToRawWs: number | null
+  /** Same-run median over the floor contender's (raw ws → Effect Queue), where it runs. */
+  ratioToFloor: number | null
 }
 
 const spawnBlaster = (port = 0): Promise<{ child: ChildProcess; port: number }> =>
@@ -78,7 +93,14 @@ const record = (workload: string, contender: string, v: number, unit: string, hb
   higherBetter[workload] = hb
 }
 
-const active = contenders.filter((c) => !only || only.includes(c.name))
+const all: ReadonlyArray<Contender> = baseline === undefined ? contenders : [
+  ...contenders,
+  // the current bench's jetsocket contender, bundled against the library at the ref
+  ...(await importFrom<typeof import("./contenders.js")>({ build: baselineBuild }, "contenders")).contenders
+    .filter((c) => c.name === "jetsocket")
+    .map((c) => ({ ...c, name: baselineName }))
+]
+const active = all.filter((c) => !only || only.includes(c.name))
 const withTimeout = <A>(p: Promise<A>, ms: number, what: string) =>
   Promise.race([p, new Promise<never>((_, rej) => setTimeout(() => rej(new Error(`timeout: ${what}`)), ms).unref())])
 
@@ -87,6 +109,7 @@ const throughput = async (port: number) => {
   // warm-up (untimed): JIT every contender's receive path once so the first one measured is not penalised
   for (const c of active) {
     if (runs("feed") && c.feed) await c.feed(`ws://127.0.0.1:${port}/feed?n=20000&size=120`, 20000)
+    if (runs("feed") && c.feedEach) await c.feedEach(`ws://127.0.0.1:${port}/feed?n=20000&size=120`, 20000, "runForEach")
     if (runs("echo")) await c.echo(`ws://127.0.0.1:${port}/echo`, "warm", 500)
     if (runs("large") && c.large) await c.large(`ws://127.0.0.1:${port}/large?n=50&size=65536`, 50)
   }
@@ -116,10 +139,18 @@ const throughput = async (port: number) => {
   const sum = (xs: Array<number>) => xs.reduce((a, b) => a + b, 0)
   if (runs("feed")) {
     const n = FEED_N / SEGMENTS
+    const url = `ws://127.0.0.1:${port}/feed?n=${n}&size=120`
     await rounds(
-      (c) => c.feed && withTimeout(c.feed(`ws://127.0.0.1:${port}/feed?n=${n}&size=120`, n), 120_000, `${c.name} feed`),
-      (c, ms) => record(`feed ${feedBytes} B JSON`, c.name, FEED_N / (sum(ms) / 1000), "msgs/s", true)
+      (c) => c.feed && withTimeout(c.feed(url, n), 120_000, `${c.name} feed`),
+      (c, ms) => record(`feed ${feedBytes} B JSON (Stream.runDrain)`, c.name, FEED_N / (sum(ms) / 1000), "msgs/s", true)
     )
+    // as users consume it, reading a field of each message: beside raw ws (a callback) and the floor
+    for (const consumer of ["runForEach", "runForEachChunk"] as const satisfies ReadonlyArray<FeedConsumer>) {
+      await rounds(
+        (c) => c.feedEach && withTimeout(c.feedEach(url, n, consumer), 120_000, `${c.name} feed ${consumer}`),
+        (c, ms) => record(`feed ${feedBytes} B JSON (Stream.${consumer}, a field)`, c.name, FEED_N / (sum(ms) / 1000), "msgs/s", true)
+      )
+    }
   }
   for (const [label, size] of runs("echo") ? [["32 B", 32], ["8 KiB", 8192]] as const : []) {
     const payload = "e".repeat(size)
@@ -153,13 +184,20 @@ const throughput = async (port: number) => {
 // memory: each contender in a fresh child process (bench/memory.ts), alternating, RUNS times
 const memory = async (port: number) => {
   const conns = quick ? 200 : 1000
-  const names = active.filter((c) => !c.echoOnly).map((c) => c.name).filter((n) => n !== "jetsocket+schema")
+  const names = active.filter((c) => !c.reference).map((c) => c.name).filter((n) => n !== "jetsocket+schema")
+  // Then jetsocket's clients each opened by its own runPromise (and scope), beside raw ws opened the same way as above.
+  const independent = names.filter((n) => n === "raw ws" || n === "jetsocket" || n === baselineName)
+  const probes = [
+    ...names.map((name) => ({ name, mode: "one fiber", workload: `(${conns})` })),
+    ...independent.map((name) => ({ name, mode: "independent", workload: `(${conns}, each connect its own runPromise)` }))
+  ]
   for (let run = 0; run < Math.max(1, quick ? 1 : 3); run++) {
-    for (const name of run % 2 ? [...names].reverse() : names) {
+    for (const { name, mode, workload } of run % 2 ? [...probes].reverse() : probes) {
+      const lib = libOf(name)
       const out = await new Promise<string>((resolve, reject) => {
         const child = spawn(
           process.execPath,
-          ["--expose-gc", `${build}memory.mjs`, name, String(port), String(conns)],
+          ["--expose-gc", `${lib.build}memory.mjs`, lib.name, String(port), String(conns), mode],
           { stdio: ["ignore", "pipe", "inherit"] }
         )
         let text = ""
@@ -167,19 +205,20 @@ const memory = async (port: number) => {
         child.once("exit", (code) => (code === 0 ? resolve(text) : reject(new Error(`memory ${name} exited ${code}`))))
       })
       const r = JSON.parse(out.trim().split("\n").pop()!) as { rss: number; heap: number }
-      record(`memory/idle conn RSS (${conns})`, name, r.rss / 1024, "KiB", false)
-      record(`memory/idle conn heap (${conns})`, name, r.heap / 1024, "KiB", false)
+      record(`memory/idle conn RSS ${workload}`, name, r.rss / 1024, "KiB", false)
+      record(`memory/idle conn heap ${workload}`, name, r.heap / 1024, "KiB", false)
     }
   }
 }
 
 // restart → flowing: blaster killed, restarted on the same port; time from the new listen to first message
 const restart = async () => {
-  const reconnecting = active.filter((c) => !c.echoOnly && c.name !== "raw ws" && c.name !== "jetsocket+schema")
-  const { restartProbe } = await import("./restart.js")
+  const reconnecting = active.filter((c) => !c.reference && c.name !== "raw ws" && c.name !== "jetsocket+schema")
   for (let run = 0; run < (quick ? 1 : RUNS); run++) {
     for (const c of run % 2 ? [...reconnecting].reverse() : reconnecting) {
-      const ms = await withTimeout(restartProbe(c.name), 60_000, `${c.name} restart`)
+      const lib = libOf(c.name)
+      const { restartProbe } = await importFrom<typeof import("./restart.js")>(lib, "restart")
+      const ms = await withTimeout(restartProbe(lib.name), 60_000, `${c.name} restart`)
       record("restart → flowing (base 100 ms)", c.name, ms, "ms", false)
     }
   }
@@ -187,10 +226,97 @@ const restart = async () => {
 
 const multiplex = async (port: number) => {
   if (!fs.existsSync(`${dir}../src/Multiplex.ts`)) return
-  const { multiplexBench } = await import("./multiplex.js")
+  type Module = typeof import("./multiplex.js")
+  const measured: Array<{ name: string; module: Module; as: Module["multiplexContenders"][number] }> = []
+  for (const c of active) {
+    const lib = libOf(c.name)
+    const module = await importFrom<Module>(lib, "multiplex")
+    const as = module.multiplexContenders.find((m) => m === lib.name)
+    if (as !== undefined) measured.push({ name: c.name, module, as })
+  }
   for (let run = 0; run < RUNS; run++) {
-    const r = await withTimeout(multiplexBench(port, quick ? 10_000 : 100_000), 120_000, "multiplex")
-    for (const [name, v] of Object.entries(r)) record("multiplex 100 channels", name, v, "msgs/s", true)
+    for (let i = 0; i < measured.length; i++) {
+      const m = measured[(i + run) % measured.length]!
+      const v = await withTimeout(m.module.multiplexRun(m.as, port, quick ? 10_000 : 100_000), 120_000, `${m.name} multiplex`)
+      record("multiplex 100 channels (runForEach per subscription)", m.name, v, "msgs/s", true)
+    }
+  }
+  // mux.runForEach: the router runs each channel's handler (this library's; a baseline may not have it)
+  const router = measured.filter((m) => m.name === "jetsocket" || m.name === "raw ws")
+  for (let run = 0; run < RUNS; run++) {
+    for (let i = 0; i < router.length; i++) {
+      const m = router[(i + run) % router.length]!
+      const v = await withTimeout(m.module.multiplexRun(m.as, port, quick ? 10_000 : 100_000, "router"), 120_000, `${m.name} multiplex router`)
+      record("multiplex 100 channels (mux.runForEach, router-level)", m.name, v, "msgs/s", true)
+    }
+  }
+}
+
+/** Runs a bundled child script and parses the JSON line it prints last. */
+const runChild = <R>(script: string, args: ReadonlyArray<string>): Promise<R> =>
+  new Promise<string>((resolve, reject) => {
+    const child = spawn(process.execPath, ["--expose-gc", script, ...args], { stdio: ["ignore", "pipe", "inherit"] })
+    let text = ""
+    child.stdout!.on("data", (d: Buffer) => (text += d.toString()))
+    child.once("exit", (code) => (code === 0 ? resolve(text) : reject(new Error(`${script} ${args.join(" ")} exited ${code}`))))
+  }).then((out) => JSON.parse(out.trim().split("\n").pop()!) as R)
+
+/** The soft limit on open files (Linux: /proc/self/limits; run.ts raised it to the hard one), or undefined. */
+const fdLimit = (): number | undefined => {
+  try {
+    const line = fs.readFileSync("/proc/self/limits", "utf8").split("\n").find((l) => l.startsWith("Max open files"))
+    const soft = line?.split(/\s{2,}/)[1]
+    return soft === undefined || soft === "unlimited" ? undefined : Number(soft)
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Scale (bench/scale.ts, each contender in a fresh child process): 10 000 idle connections in one
+ * process with a heartbeat every second (time to open 200 at a time, RSS and heap per connection,
+ * CPU per second while idle), and 100 connections fed at once (aggregate msgs/s).
+ */
+const scale = async (port: number) => {
+  const names = active.map((c) => c.name).filter((n) => n === "raw ws" || n === "jetsocket" || n === baselineName)
+  let idle = quick ? 300 : 10_000
+  const limit = fdLimit()
+  if (limit !== undefined && limit < idle + 256) {
+    console.error(`scale: the open-files limit is ${limit} (ulimit -n; the hard limit caps it): ${limit - 256} idle connections instead of ${idle}`)
+    idle = limit - 256
+  }
+  const window = quick ? 1_000 : 5_000
+  for (let run = 0; run < (quick ? 1 : 3); run++) {
+    for (const name of run % 2 ? [...names].reverse() : names) {
+      const lib = libOf(name)
+      const r = await withTimeout(
+        runChild<{ openMs: number; rss: number; heap: number; cpuPerSecond: number }>(
+          `${lib.build}scale.mjs`,
+          [lib.name, String(port), "idle", String(idle), "0", String(window)]
+        ),
+        300_000,
+        `${name} scale idle`
+      )
+      const label = `${idle.toLocaleString("en-US")} idle, heartbeat 1 s`
+      record(`scale: time to open ${label}`, name, r.openMs, "ms", false)
+      record(`scale: RSS per connection, ${label}`, name, r.rss / 1024, "KiB", false)
+      record(`scale: heap per connection, ${label}`, name, r.heap / 1024, "KiB", false)
+      record(`scale: CPU per second, ${label}`, name, r.cpuPerSecond, "ms/s", false)
+    }
+  }
+  const conns = 100
+  const per = quick ? 200 : 5_000
+  for (let run = 0; run < RUNS; run++) {
+    for (let i = 0; i < names.length; i++) {
+      const name = names[(i + run) % names.length]!
+      const lib = libOf(name)
+      const r = await withTimeout(
+        runChild<{ msgsPerSecond: number }>(`${lib.build}scale.mjs`, [lib.name, String(port), "fed", String(conns), String(per)]),
+        120_000,
+        `${name} scale fed`
+      )
+      record(`scale: ${conns} connections fed at once (runForEach each)`, name, r.msgsPerSecond, "msgs/s", true)
+    }
   }
 }
 
@@ -214,6 +340,7 @@ const main = async () => {
     await throughput(port)
     if (runs("memory")) await memory(port)
     if (runs("multiplex")) await multiplex(port).catch((e) => console.error("multiplex bench skipped:", String(e)))
+    if (runs("scale")) await scale(port)
   } finally {
     child.kill("SIGTERM")
   }
@@ -222,6 +349,7 @@ const main = async () => {
   const rows: Array<Row> = []
   for (const [workload, byC] of Object.entries(samples)) {
     const raw = byC["raw ws"] ? median(byC["raw ws"]) : null
+    const floor = byC[floorName] ? median(byC[floorName]) : null
     for (const [contender, xs] of Object.entries(byC)) {
       const m = median(xs)
       rows.push({
@@ -231,7 +359,8 @@ const main = async () => {
         min: round(Math.min(...xs)),
         max: round(Math.max(...xs)),
         unit: units[workload]!,
-        ratioToRawWs: raw ? round(m / raw, 3) : null
+        ratioToRawWs: raw ? round(m / raw, 3) : null,
+        ratioToFloor: floor ? round(m / floor, 3) : null
       })
     }
   }
@@ -244,26 +373,34 @@ const main = async () => {
     segments: SEGMENTS,
     busyCpus,
     quick,
+    baseline: baseline ?? null,
     date: new Date().toISOString(),
     seconds: round((performance.now() - started) / 1000, 1)
   }
   const table = [
-    "| workload | contender | median | min–max | unit | × raw ws |",
-    "|---|---|---:|---:|---|---:|",
+    "| workload | contender | median | min–max | unit | × raw ws | × floor |",
+    "|---|---|---:|---:|---|---:|---:|",
     ...rows.map((r) =>
       `| ${r.workload} | ${r.contender} | ${fmt(r.median)} | ${fmt(r.min)}–${fmt(r.max)} | ${r.unit} | ${
         r.ratioToRawWs ?? "—"
-      } |`
+      } | ${r.ratioToFloor ?? "—"} |`
     )
   ].join("\n")
   console.log(`Node ${meta.node}, ${meta.cpu} (${meta.cores} cores), ${RUNS} run(s) each (large messages: ${LARGE_RUNS}), each of ${SEGMENTS} interleaved part(s)${busyCpus ? ", CPUs kept busy" : ""}${quick ? " (quick)" : ""}\n`)
   console.log(table)
-  // Only a full run replaces the published figures (bench/results.json, bench/chart.svg).
+  // Only a full run replaces the published figures (bench/results.json, bench/chart.svg), and
+  // without the baseline's rows: every row, the baseline's included, also goes to the temp dir.
   const full = !quick && !busyCpus && only === undefined && workloads === undefined
   const out = process.env.BENCH_OUT ?? (full ? `${dir}results.json` : `${os.tmpdir()}/jetsocket-bench-partial.json`)
-  fs.writeFileSync(out, JSON.stringify({ ...meta, rows }, null, 2) + "\n")
-  if (!process.env.BENCH_OUT && full) writeChart(`${dir}chart.svg`, rows, higherBetter)
+  const published = baseline === undefined ? rows : rows.filter((r) => r.contender !== baselineName)
+  fs.writeFileSync(out, JSON.stringify({ ...meta, rows: full ? published : rows }, null, 2) + "\n")
+  if (!process.env.BENCH_OUT && full) writeChart(`${dir}chart.svg`, published, higherBetter)
   console.log(`\nwrote ${out}`)
+  if (baseline !== undefined && full) {
+    const withBaseline = `${os.tmpdir()}/jetsocket-bench-baseline.json`
+    fs.writeFileSync(withBaseline, JSON.stringify({ ...meta, rows }, null, 2) + "\n")
+    console.log(`wrote ${withBaseline} (with ${baselineName})`)
+  }
   process.exit(0)
 }
 

@@ -1,13 +1,16 @@
 // Child process: open N idle connections with one contender, print RSS / heap delta per connection (bytes).
+// argv: name port n [independent]: with "independent", jetsocket's clients are each opened by its own
+// `Effect.runPromise` (as a service opening connections on demand, or the Promise API, does), all at once,
+// instead of in a row by one fiber; raw ws and partysocket open the same way in both modes.
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import * as Socket from "@effect/platform/Socket"
-import { Effect, Fiber } from "effect"
+import { Effect, Exit, Fiber, Scope } from "effect"
 import ReconnectingWebSocket from "partysocket/ws"
 import WebSocket from "ws"
 import { JetSocket } from "../src/index.js"
 import { NodeTransport } from "../src/node.js"
 
-const [name = "raw ws", port = "0", nStr = "1000"] = process.argv.slice(2)
+const [name = "raw ws", port = "0", nStr = "1000", mode = "one fiber"] = process.argv.slice(2)
 const n = Number(nStr)
 const url = `ws://127.0.0.1:${port}/idle`
 const gc = () => {
@@ -28,6 +31,20 @@ const openAll = async (count: number): Promise<() => Promise<void>> => {
       )
     )
     return async () => socks.forEach((s) => s.close())
+  }
+  if (name === "jetsocket" && mode === "independent") {
+    // each client its own runPromise and scope (closed to close it), the transport layer provided to it
+    const scopes = await Promise.all(Array.from({ length: count }, async () => {
+      const scope = Effect.runSync(Scope.make())
+      await Effect.runPromise(
+        JetSocket.connect(url, { reconnect: { base: "100 millis" }, heartbeat: "30 seconds", buffer: 1000 }).pipe(
+          Scope.extend(scope),
+          Effect.provide(NodeTransport.layer)
+        )
+      )
+      return scope
+    }))
+    return async () => void (await Promise.all(scopes.map((scope) => Effect.runPromise(Scope.close(scope, Exit.void)))))
   }
   if (name === "jetsocket") {
     const fiber = Effect.runFork(

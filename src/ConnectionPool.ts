@@ -153,7 +153,9 @@ export const ConnectionPool: Context.Tag<ConnectionPool, ConnectionPool> = inter
 
 /**
  * Creates a pool in the current scope; closing the scope closes every
- * connection (code 1000) and fails pending acquires.
+ * connection (code 1000) and fails pending acquires. An invalid config (or
+ * `connectOptions`) is a defect: it dies at once with an
+ * `InvalidOptionsError` naming every problem (see docs/errors.md).
  *
  * @since 0.1.0
  * @category constructors
@@ -162,7 +164,8 @@ export const make: (config: ConnectionPool.Config) => Effect.Effect<ConnectionPo
   internal.make
 
 /**
- * A layer providing the {@link ConnectionPool} service.
+ * A layer providing the {@link ConnectionPool} service. Building it dies
+ * with an `InvalidOptionsError` when the config is invalid.
  *
  * @since 0.1.0
  * @category layers

@@ -163,7 +163,8 @@ export interface JetSocket<A = unknown> {
   readonly recv: (options?: JetSocket.RecvOptions) => Effect.Effect<A, JetSocketError>
   /**
    * Sends `message` and waits for the first incoming message that `match`es;
-   * that reply is not delivered to `messages`.
+   * that reply is not delivered to `messages`. A drop before the reply fails
+   * it at once (see `resendOnReconnect`).
    */
   readonly request: (message: A, options: JetSocket.RequestOptions<A>) => Effect.Effect<A, JetSocketError>
   /**
@@ -215,9 +216,21 @@ export declare namespace JetSocket {
    * @category models
    */
   export interface RequestOptions<A> {
+    /** Recognizes the reply. One that throws fails this request with `CallbackError`. */
     readonly match: (message: A) => boolean
     /** Default: 30 seconds. */
     readonly timeout?: Duration.DurationInput
+    /**
+     * What happens when the connection drops before the reply (a reply can
+     * only come on the connection the request went out on). `false`
+     * (default): the request fails at once with the error that ended the
+     * connection (e.g. `ConnectionClosedError`), not after its `timeout`.
+     * `true`: it is sent again on the next connection (after what the dead
+     * socket never wrote, before sends made during the outage) and keeps
+     * waiting within the same `timeout`: at-least-once, for idempotent
+     * requests.
+     */
+    readonly resendOnReconnect?: boolean | undefined
   }
 
   /**
@@ -269,7 +282,11 @@ export declare namespace JetSocket {
     readonly tls?: TlsOptions | undefined
     /** An HTTP(S) agent, e.g. a proxy agent (Node transport). */
     readonly agent?: unknown
-    /** Return `false` to make an error fatal (never retried) on top of the built-in fatal cases. */
+    /**
+     * Return `false` to make an error fatal (never retried) on top of the
+     * built-in fatal cases. One that throws ends the client with
+     * `CallbackError { callback: "shouldReconnect" }`.
+     */
     readonly shouldReconnect?: ((error: JetSocketError) => boolean) | undefined
   }
 }
@@ -277,7 +294,9 @@ export declare namespace JetSocket {
 /**
  * Opens a client and waits for its first connection: succeeds once a
  * connection is open, or fails with the error that ended the retry schedule
- * (or a fatal one). Closing the scope closes the socket with code 1000 and
+ * (or a fatal one). Invalid options are a defect (a bug in the calling
+ * code): it dies at once, before any socket is opened, with an
+ * `InvalidOptionsError` naming every problem (see docs/errors.md). Closing the scope closes the socket with code 1000 and
  * stops every fiber the client started.
  *
  * @since 0.1.0
@@ -291,7 +310,8 @@ export const connect: <A = unknown, I = any>(
 /**
  * Like {@link connect}, but returns at once while the first connection is
  * still being made (state `Connecting`); `ws.ready` waits for it. Useful to
- * observe every state and event from the very start.
+ * observe every state and event from the very start. Invalid options are
+ * a defect, as with {@link connect}.
  *
  * @since 0.1.0
  * @category constructors

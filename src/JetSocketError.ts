@@ -13,7 +13,9 @@
  * ├── ProtocolError:   InvalidFrameError, InvalidMessageError
  * ├── BufferError:     BufferOverflowError
  * ├── PoolError:       PoolExhaustedError
- * └── InvalidStateError
+ * ├── InvalidStateError
+ * ├── InvalidOptionsError
+ * └── CallbackError
  * ```
  *
  * Every error says whether it is `fatal`: a fatal error is never retried by
@@ -262,6 +264,8 @@ export class PoolExhaustedError extends Data.TaggedError("PoolExhaustedError")<{
 export class InvalidStateError extends Data.TaggedError("InvalidStateError")<{
   readonly state: string
   readonly operation: string
+  /** Set when an internal fiber of the client died unexpectedly: the defect (a bug, reported rather than hung on). */
+  readonly cause?: unknown
 }> {
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
@@ -271,7 +275,92 @@ export class InvalidStateError extends Data.TaggedError("InvalidStateError")<{
   }
   /** @since 0.1.0 */
   override get message(): string {
-    return `Cannot ${this.operation} while the connection is ${this.state}`
+    const cause = this.cause === undefined ? "" : ` (an internal fiber died: ${String(this.cause)})`
+    return `Cannot ${this.operation} while the connection is ${this.state}${cause}`
+  }
+}
+
+/**
+ * One problem found in the options: the option's path (e.g.
+ * `"heartbeat.interval"`, `"buffer.capacity"`) and what is wrong with it.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface OptionProblem {
+  readonly option: string
+  readonly reason: string
+}
+
+/**
+ * The options given to a client, multiplexer or pool (or to one call, such
+ * as a `recv` timeout) are invalid: a non-positive or unparsable duration, a
+ * capacity that is not a positive integer, a `reconnect` that is neither a
+ * boolean, a `BackoffConfig` nor a `Schedule`, a callback that is not a
+ * function... Found when the client is made, before any socket is opened,
+ * with every problem listed.
+ *
+ * Raised as a **defect** (the fiber dies with this value), never in the
+ * error channel: bad options are a bug in the calling code, like a wrong
+ * argument, and every constructor keeps its signature (`JetSocket.make` and
+ * `ConnectionPool.layer` cannot fail). Find it with `Effect.catchAllDefect`
+ * and {@link isInvalidOptionsError}; the Promise API rejects with it, the CLI
+ * prints it and exits with 2. Fatal: the same options would fail again.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class InvalidOptionsError extends Data.TaggedError("InvalidOptionsError")<{
+  /** Every problem found, at least one. */
+  readonly problems: ReadonlyArray<OptionProblem>
+}> {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
+  /** @since 0.1.0 */
+  get fatal(): boolean {
+    return true
+  }
+  /** The first problem's option, e.g. `"heartbeat.interval"`. */
+  get option(): string {
+    return this.problems[0]?.option ?? ""
+  }
+  /** @since 0.1.0 */
+  override get message(): string {
+    return `Invalid options: ${this.problems.map((p) => `${p.option} ${p.reason}`).join("; ")}`
+  }
+}
+
+/**
+ * A function the user gave JetSocket threw (or an Effect it returned died):
+ * `shouldReconnect`, a request's `match`, a dedup or sequence key, a
+ * `pongMatcher`, a connect hook, `onReplay`, a codec, a `url` / `headers` /
+ * `protocols` Effect, a multiplexer's `channelExtractor` or
+ * `subscribeMessage`, a custom `Transport`'s `connect`. `callback` names it.
+ *
+ * Fatal: a callback that runs for the client (on incoming messages, between
+ * connections) ends the client with this error (`ready`, `messages` and
+ * pending requests fail with it); one that runs inside a call (a codec's
+ * `encode` in `send`, a request's `match`) fails that call.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CallbackError extends Data.TaggedError("CallbackError")<{
+  /** Which callback, e.g. `"shouldReconnect"`, `"buffer.dedup.key"`, `"onConnect hook"`. */
+  readonly callback: string
+  /** What it threw, or the defect its Effect died with. */
+  readonly cause: unknown
+}> {
+  /** @since 0.1.0 */
+  readonly [TypeId]: TypeId = TypeId
+  /** @since 0.1.0 */
+  get fatal(): boolean {
+    return true
+  }
+  /** @since 0.1.0 */
+  override get message(): string {
+    const cause = this.cause instanceof Error ? `${this.cause.name}: ${this.cause.message}` : String(this.cause)
+    return `The ${this.callback} callback threw: ${cause}`
   }
 }
 
@@ -305,7 +394,14 @@ export type PoolError = PoolExhaustedError
  * @since 0.1.0
  * @category models
  */
-export type JetSocketError = ConnectionError | ProtocolError | BufferError | PoolError | InvalidStateError
+export type JetSocketError =
+  | ConnectionError
+  | ProtocolError
+  | BufferError
+  | PoolError
+  | InvalidStateError
+  | InvalidOptionsError
+  | CallbackError
 
 const hasTag = <T extends string>(u: unknown, tags: ReadonlyArray<T>): boolean =>
   isJetSocketError(u) && (tags as ReadonlyArray<string>).includes(u._tag)
@@ -347,6 +443,18 @@ export const isPoolError = (u: unknown): u is PoolError => hasTag(u, ["PoolExhau
  * @category guards
  */
 export const isInvalidStateError = (u: unknown): u is InvalidStateError => hasTag(u, ["InvalidStateError"])
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isInvalidOptionsError = (u: unknown): u is InvalidOptionsError => hasTag(u, ["InvalidOptionsError"])
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isCallbackError = (u: unknown): u is CallbackError => hasTag(u, ["CallbackError"])
 
 /**
  * Whether the error ends the connection for good: the reconnect loop never

@@ -77,6 +77,16 @@ const makeConnection = (socket: globalThis.WebSocket): Transport.Connection => (
     })
 })
 
+/**
+ * The close a platform reported, as an error. No code (or 0, as Deno reports
+ * a dropped TCP connection) means no close frame was received: RFC 6455
+ * §7.1.5 calls that 1006, abnormal, never a clean close.
+ */
+const closedError = (event: CloseEvent, url: string): ConnectionClosedError => {
+  const code = typeof event.code === "number" && event.code > 0 ? event.code : 1006
+  return new ConnectionClosedError({ code, reason: event.reason ?? "", wasClean: code === 1006 ? false : event.wasClean, url })
+}
+
 const connectWith = (construct: (url: string, protocols?: string | Array<string>) => globalThis.WebSocket) =>
 (request: Transport.ConnectRequest) =>
   acquireInterruptible(
@@ -130,7 +140,7 @@ const connectWith = (construct: (url: string, protocols?: string | Array<string>
             tooBig ??
               (protocolCloseCodes.has(event.code)
                 ? new InvalidFrameError({ closeCode: event.code, reason: event.reason || "the connection failed a protocol check", url })
-                : new ConnectionClosedError({ code: event.code, reason: event.reason, wasClean: event.wasClean, url }))
+                : closedError(event, url))
           )
         }
         socket.onmessage = (event: MessageEvent<string | ArrayBuffer>) => {

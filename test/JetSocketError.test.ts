@@ -4,11 +4,13 @@ import * as JetSocketError from "../src/JetSocketError.js"
 
 const {
   BufferOverflowError,
+  CallbackError,
   ConnectionClosedError,
   ConnectionRefusedError,
   ConnectionTimeoutError,
   InvalidFrameError,
   InvalidMessageError,
+  InvalidOptionsError,
   InvalidStateError,
   PoolExhaustedError
 } = JetSocketError
@@ -23,11 +25,13 @@ const samples: ReadonlyArray<JetSocketError.JetSocketError> = [
   new InvalidMessageError({ reason: "not valid JSON", preview: "nope{" }),
   new BufferOverflowError({ capacity: 100, buffer: "receive" }),
   new PoolExhaustedError({ maxConnections: 4, timeout: Duration.seconds(2), url }),
-  new InvalidStateError({ state: "Closed", operation: "send" })
+  new InvalidStateError({ state: "Closed", operation: "send" }),
+  new InvalidOptionsError({ problems: [{ option: "heartbeat.interval", reason: "must be a positive duration, got -1" }] }),
+  new CallbackError({ callback: "shouldReconnect", cause: new TypeError("boom") })
 ]
 
 describe("JetSocketError", () => {
-  it.effect("each of the 8 tags is caught by Effect.catchTag", () =>
+  it.effect("each of the 10 tags is caught by Effect.catchTag", () =>
     Effect.gen(function*() {
       for (const error of samples) {
         const caught = yield* Effect.fail(error).pipe(
@@ -39,7 +43,9 @@ describe("JetSocketError", () => {
             InvalidMessageError: (e) => Effect.succeed(`message ${e.preview}`),
             BufferOverflowError: (e) => Effect.succeed(`overflow ${e.capacity}`),
             PoolExhaustedError: (e) => Effect.succeed(`pool ${e.maxConnections}`),
-            InvalidStateError: (e) => Effect.succeed(`state ${e.state}`)
+            InvalidStateError: (e) => Effect.succeed(`state ${e.state}`),
+            InvalidOptionsError: (e) => Effect.succeed(`options ${e.option}`),
+            CallbackError: (e) => Effect.succeed(`callback ${e.callback}`)
           })
         )
         expect(caught.split(" ")[0]).toBe(
@@ -51,7 +57,9 @@ describe("JetSocketError", () => {
             InvalidMessageError: "message",
             BufferOverflowError: "overflow",
             PoolExhaustedError: "pool",
-            InvalidStateError: "state"
+            InvalidStateError: "state",
+            InvalidOptionsError: "options",
+            CallbackError: "callback"
           }[error._tag]
         )
         // Single-tag catchTag, too: it narrows the error to that class.
@@ -79,13 +87,16 @@ describe("JetSocketError", () => {
         )
       const categories: Array<string> = []
       for (const error of samples) categories.push(yield* categoryOf(error))
-      expect(categories).toEqual(["connection", "connection", "connection", "protocol", "protocol", "buffer", "pool", "root"])
+      expect(categories).toEqual(["connection", "connection", "connection", "protocol", "protocol", "buffer", "pool", "root", "root", "root"])
       for (const error of samples) {
         expect(JetSocketError.isJetSocketError(error)).toBe(true)
         expect(error).toBeInstanceOf(Error)
         expect(error[JetSocketError.TypeId]).toBe(JetSocketError.TypeId)
       }
       expect(JetSocketError.isInvalidStateError(samples[7])).toBe(true)
+      expect(JetSocketError.isInvalidOptionsError(samples[8])).toBe(true)
+      expect(JetSocketError.isCallbackError(samples[9])).toBe(true)
+      expect(JetSocketError.isCallbackError(samples[8])).toBe(false)
       // Foreign errors and look-alikes are not JetSocket errors.
       for (const other of [new Error("x"), { _tag: "ConnectionClosedError" }, null, "ConnectionClosedError"]) {
         expect(JetSocketError.isJetSocketError(other)).toBe(false)
@@ -99,7 +110,7 @@ describe("JetSocketError", () => {
     }))
 
   it("messages name what happened and the values involved", () => {
-    const [closed, timeout, refused, frame, message, overflow, pool, state] = samples.map((e) => e.message)
+    const [closed, timeout, refused, frame, message, overflow, pool, state, options, callback] = samples.map((e) => e.message)
     expect(closed).toContain(url)
     expect(closed).toContain("4000")
     expect(closed).toContain("bye")
@@ -119,6 +130,10 @@ describe("JetSocketError", () => {
     expect(pool).toContain(url)
     expect(state).toContain("send")
     expect(state).toContain("Closed")
+    expect(options).toContain("heartbeat.interval")
+    expect(options).toContain("-1")
+    expect(callback).toContain("shouldReconnect")
+    expect(callback).toContain("boom")
     expect(new ConnectionClosedError({ code: 1006, reason: "", wasClean: false }).message).toContain("not clean")
   })
 
@@ -137,6 +152,8 @@ describe("JetSocketError", () => {
     expect(new BufferOverflowError({ capacity: 1, buffer: "send" }).fatal).toBe(false)
     expect(new PoolExhaustedError({ maxConnections: 1, timeout: Duration.seconds(1) }).fatal).toBe(false)
     expect(new InvalidStateError({ state: "Closed", operation: "send" }).fatal).toBe(true)
+    expect(new InvalidOptionsError({ problems: [] }).fatal).toBe(true)
+    expect(new CallbackError({ callback: "x", cause: 1 }).fatal).toBe(true)
     expect(samples.map(JetSocketError.isFatal)).toEqual(samples.map((e) => e.fatal))
   })
 })

@@ -144,4 +144,50 @@ describe("Multiplex (policies, unsubscribe, events)", () => {
       expect(server.subscribes.get("tmp@trade")).toBe(1)
       expect(server.subscribes.get("keep@trade")).toBe(4)
     }).pipe(Effect.provide(NodeTransport.layer)))
+
+  it.scopedLive("mux.runForEach runs its handler on each message of its channel in order; unsubscribing ends the run", () =>
+    Effect.gen(function*() {
+      const server = binance()
+      const ts = yield* TestServer.make({ handler: server.handler })
+      const mux = yield* Multiplex.make(ts.url, options)
+      const other = yield* mux.subscribe("o@trade")
+      const seen: Array<number> = []
+      const run = yield* mux.runForEach("h@trade", (m) => Effect.sync(() => seen.push((m as { data: { p: number } }).data.p))).pipe(
+        Effect.fork
+      )
+      yield* ts.waitUntil(() => server.isSubscribed("h@trade") && server.isSubscribed("o@trade"))
+      for (const p of [1, 2, 3, 4, 5]) server.publish("h@trade", { p })
+      server.publish("o@trade", { p: 9 })
+      yield* until(Effect.sync(() => seen.length === 5))
+      expect(seen).toEqual([1, 2, 3, 4, 5])
+      expect((yield* take(other.messages, 1)).map((m) => (m as { data: { p: number } }).data.p)).toEqual([9])
+      yield* mux.unsubscribe("h@trade")
+      expect(yield* Fiber.await(run).pipe(Effect.timeout("5 seconds"))).toEqual(Exit.void)
+      yield* ts.waitUntil(() => server.unsubscribes.get("h@trade") === 1)
+      // interrupting a run unsubscribes its channel
+      const again = yield* mux.runForEach("i@trade", () => Effect.void).pipe(Effect.fork)
+      yield* ts.waitUntil(() => server.isSubscribed("i@trade"))
+      yield* Fiber.interrupt(again)
+      yield* ts.waitUntil(() => server.unsubscribes.get("i@trade") === 1)
+    }).pipe(Effect.provide(NodeTransport.layer)))
+
+  it.scopedLive("a failing mux.runForEach handler fails its run with its error and unsubscribes; routing goes on", () =>
+    Effect.gen(function*() {
+      const server = binance()
+      const ts = yield* TestServer.make({ handler: server.handler })
+      const mux = yield* Multiplex.make(ts.url, options)
+      const other = yield* mux.subscribe("o@trade")
+      const seen: Array<number> = []
+      const run = yield* mux.runForEach("f@trade", (m) => {
+        const p = (m as { data: { p: number } }).data.p
+        return p === 2 ? Effect.fail("boom" as const) : Effect.sync(() => seen.push(p))
+      }).pipe(Effect.fork)
+      yield* ts.waitUntil(() => server.isSubscribed("f@trade") && server.isSubscribed("o@trade"))
+      for (const p of [1, 2, 3]) server.publish("f@trade", { p })
+      server.publish("o@trade", { p: 7 })
+      expect(yield* Fiber.await(run).pipe(Effect.timeout("5 seconds"))).toEqual(Exit.fail("boom"))
+      expect(seen).toEqual([1])
+      yield* ts.waitUntil(() => server.unsubscribes.get("f@trade") === 1)
+      expect((yield* take(other.messages, 1)).map((m) => (m as { data: { p: number } }).data.p)).toEqual([7])
+    }).pipe(Effect.provide(NodeTransport.layer)))
 })

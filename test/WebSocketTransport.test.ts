@@ -1,6 +1,9 @@
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Chunk, Effect, Fiber, Layer, Stream } from "effect"
+import * as WS from "ws"
+import * as Transport from "../src/Transport.js"
+import { wsServer } from "./fixtures/wsServer.js"
 import * as JetSocket from "../src/JetSocket.js"
 import * as TestServer from "../src/TestServer.js"
 import * as WebSocketTransport from "../src/WebSocketTransport.js"
@@ -122,4 +125,44 @@ describe("WebSocketTransport: aborting a handshake", () => {
       expect(error).toMatchObject({ _tag: "ConnectionTimeoutError", operation: "connect", url: server.url })
       expect(Date.now() - started).toBeGreaterThanOrEqual(90)
     }).pipe(Effect.provide(PortableTransport)))
+})
+
+describe("WebSocketTransport: close codes", () => {
+  // Deno reports a dropped TCP connection as close code 0; some platforms give no code at all.
+  for (const [label, reported] of [["0", 0], ["no code", undefined]] as const) {
+    it.scopedLive(`a platform close with ${label} is reported as 1006, not clean (RFC 6455 §7.1.5)`, () =>
+      Effect.gen(function*() {
+        const server = yield* wsServer()
+        // A real ws socket whose close events say `code: ${label}`, as such a platform's would.
+        const construct = (url: string, protocols?: string | Array<string>): globalThis.WebSocket => {
+          const socket = new WS.WebSocket(url, protocols)
+          return new Proxy(socket, {
+            set(target, property, value) {
+              if (property === "onclose" && typeof value === "function") {
+                target.onclose = (event) => value({ code: reported, reason: "", wasClean: event.wasClean, type: "close" })
+                return true
+              }
+              return Reflect.set(target, property, value)
+            },
+            get(target, property) {
+              const value = Reflect.get(target, property)
+              return typeof value === "function" ? value.bind(target) : value
+            }
+          }) as unknown as globalThis.WebSocket
+        }
+        const transport = WebSocketTransport.make(construct)
+        const ws = yield* JetSocket.connect(server.url, { heartbeat: false, reconnect: false }).pipe(
+          Effect.provideService(Transport.Transport, transport)
+        )
+        const events = yield* ws.subscribeEvents
+        const disconnected = yield* Effect.fork(
+          events.pipe(Stream.filter((e) => e._tag === "Disconnected"), Stream.take(1), Stream.runCollect)
+        )
+        yield* Effect.sync(() => server.sockets[0]!.terminate())
+        const error = yield* Stream.runDrain(ws.messages).pipe(Effect.timeout("5 seconds"), Effect.flip)
+        expect(error).toMatchObject({ _tag: "ConnectionClosedError", code: 1006, wasClean: false })
+        const [event] = Chunk.toReadonlyArray(yield* Fiber.join(disconnected))
+        expect(event).toMatchObject({ _tag: "Disconnected", code: 1006 })
+      }))
+  }
 })

@@ -1,6 +1,6 @@
 // Runs `bench/run.ts --quick` so the bench never rots. Asserts only that it produced rows — no timings.
 import { describe, expect, it } from "@effect/vitest"
-import { spawnSync } from "node:child_process"
+import { spawn } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
@@ -9,19 +9,36 @@ interface Results {
   node: string
   cpu: string
   busyCpus: boolean
-  rows: Array<{ workload: string; contender: string; median: number; unit: string; ratioToRawWs: number | null }>
+  rows: Array<{
+    workload: string
+    contender: string
+    median: number
+    unit: string
+    ratioToRawWs: number | null
+    ratioToFloor: number | null
+  }>
 }
 
-const runBench = (args: ReadonlyArray<string>, timeout: number) => {
+/**
+ * Runs the quick bench in a child process. Not `spawnSync`: a quick run with every workload takes
+ * over a minute on a loaded machine, and a worker blocked that long misses vitest's RPC deadline.
+ */
+const runBench = async (args: ReadonlyArray<string>, timeout: number) => {
   const out = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "jetsocket-bench-")), "results.json")
-  const res = spawnSync(process.execPath, ["--import", "tsx", "bench/run.ts", "--quick", ...args], {
+  const child = spawn(process.execPath, ["--import", "tsx", "bench/run.ts", "--quick", ...args], {
     cwd: path.resolve(__dirname, ".."),
     env: { ...process.env, BENCH_OUT: out },
-    encoding: "utf8",
-    timeout
+    stdio: ["ignore", "pipe", "pipe"]
   })
-  expect(res.status, res.stderr).toBe(0)
-  expect(res.stdout).toContain("| workload | contender |")
+  let stdout = ""
+  let stderr = ""
+  child.stdout.on("data", (d: Buffer) => (stdout += d.toString()))
+  child.stderr.on("data", (d: Buffer) => (stderr += d.toString()))
+  const timer = setTimeout(() => child.kill("SIGTERM"), timeout)
+  const status = await new Promise<number | null>((resolve) => child.once("exit", resolve))
+  clearTimeout(timer)
+  expect(status, stderr).toBe(0)
+  expect(stdout).toContain("| workload | contender |")
   return JSON.parse(fs.readFileSync(out, "utf8")) as Results
 }
 
@@ -39,8 +56,8 @@ const spinners = () => {
 }
 
 describe("bench (quick)", () => {
-  it("produces a row per workload and contender", () => {
-    const results = runBench([], 170_000)
+  it("produces a row per workload and contender", async () => {
+    const results = await runBench([], 170_000)
     expect(results.node).toBe(process.version)
     expect(results.busyCpus).toBe(false)
     const workloads = new Set(results.rows.map((r) => r.workload.split(" ")[0]))
@@ -53,10 +70,30 @@ describe("bench (quick)", () => {
     const cpu = results.rows.filter((r) => r.workload === "echo 32 B CPU per round trip")
     expect(cpu.map((r) => r.contender)).toContain("jetsocket")
     for (const r of cpu) expect(r.median).toBeGreaterThan(0)
+    // the rows of issue 23, each beside its floor: jetsocket, raw ws and the Effect Queue floor
+    const contendersOf = (workload: string) => results.rows.filter((r) => r.workload === workload).map((r) => r.contender)
+    const floor = "raw ws → Effect Queue (floor)"
+    for (const consumer of ["runDrain", "runForEach, a field", "runForEachChunk, a field"]) {
+      expect(contendersOf(`feed 120 B JSON (Stream.${consumer})`)).toEqual(expect.arrayContaining(["jetsocket", "raw ws", floor]))
+    }
+    expect(contendersOf("echo 32 B p99")).toEqual(expect.arrayContaining(["jetsocket", "raw ws", floor, "raw ws in Effect (floor)"]))
+    expect(results.rows.find((r) => r.workload === "echo 8 KiB p50" && r.contender === "jetsocket")?.ratioToFloor).toBeGreaterThan(0)
+    expect(contendersOf("memory/idle conn heap (200, each connect its own runPromise)")).toEqual(["jetsocket", "raw ws"])
+    expect(contendersOf("multiplex 100 channels (runForEach per subscription)")).toEqual(["jetsocket", "raw ws"])
+    expect(contendersOf("multiplex 100 channels (mux.runForEach, router-level)")).toEqual(["jetsocket", "raw ws"])
+    for (const workload of ["CPU per second, 300 idle, heartbeat 1 s", "100 connections fed at once (runForEach each)"]) {
+      expect(contendersOf(`scale: ${workload}`)).toEqual(["jetsocket", "raw ws"])
+    }
   }, 180_000)
 
-  it("--busy-cpus runs with the CPUs kept busy and leaves no spinner behind", () => {
-    const results = runBench(["--busy-cpus", "--workloads=echo", "--only=jetsocket,raw ws"], 50_000)
+  it("--baseline=<ref> adds the library at that ref as a contender, jetsocket@<ref>", async () => {
+    const results = await runBench(["--baseline=HEAD", "--workloads=echo", "--only=jetsocket@HEAD,raw ws"], 50_000)
+    expect(new Set(results.rows.map((r) => r.contender))).toEqual(new Set(["jetsocket@HEAD", "raw ws"]))
+    expect(results.rows.map((r) => r.workload)).toContain("echo 32 B p50")
+  }, 60_000)
+
+  it("--busy-cpus runs with the CPUs kept busy and leaves no spinner behind", async () => {
+    const results = await runBench(["--busy-cpus", "--workloads=echo", "--only=jetsocket,raw ws"], 50_000)
     expect(results.busyCpus).toBe(true)
     expect(new Set(results.rows.map((r) => r.contender))).toEqual(new Set(["jetsocket", "raw ws"]))
     expect(results.rows.map((r) => r.workload)).toContain("echo 32 B CPU per round trip")

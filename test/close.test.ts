@@ -109,7 +109,7 @@ describe("close() in every state", () => {
     Effect.gen(function*() {
       const server = yield* TestServer.make({ handler: TestServer.silent })
       const baseline = tcpHandles()
-      const ws = yield* JetSocket.connect(server.url, { heartbeat: false, reconnect: { base: 0, jitter: false } })
+      const ws = yield* JetSocket.connect(server.url, { heartbeat: false, reconnect: { base: "1 millis", jitter: false } })
       let hooked = 0
       yield* ws.onConnect(() => Effect.zipRight(Effect.sync(() => hooked++), Effect.never))
       server.dropAll()
@@ -154,7 +154,7 @@ describe("close() in every state", () => {
             yield* realSleep(i % 7)
             yield* ws.close()
           } else {
-            const ws = yield* JetSocket.connect(flapping.url, { heartbeat: false, reconnect: { base: 0, jitter: false } })
+            const ws = yield* JetSocket.connect(flapping.url, { heartbeat: false, reconnect: { base: "1 millis", jitter: false } })
             flapping.dropAll()
             yield* realSleep(i % 5)
             yield* ws.close()

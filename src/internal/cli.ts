@@ -15,7 +15,7 @@ import { createRequire } from "node:module"
 import * as readline from "node:readline"
 import type { Readable, Writable } from "node:stream"
 import * as JetSocket from "../JetSocket.js"
-import type { JetSocketError } from "../JetSocketError.js"
+import { isInvalidOptionsError, type JetSocketError } from "../JetSocketError.js"
 import * as NodeTransport from "../NodeTransport.js"
 import type { Transport } from "../Transport.js"
 
@@ -291,7 +291,17 @@ export const program = (options: CliOptions, io: CliIO): Effect.Effect<number, n
     }
     yield* ws.close(1000, "bye")
     return 0
-  }).pipe(Effect.scoped)
+  }).pipe(
+    // Flags are checked when parsed; options the client still rejects (a defect) are a usage error too.
+    Effect.catchAllDefect((defect) =>
+      isInvalidOptionsError(defect)
+        ? Effect.sync(() => {
+          io.stderr.write(`jetsocket: ${defect.message}\n`)
+          return 2
+        })
+        : Effect.die(defect)),
+    Effect.scoped
+  )
 }
 
 /** @internal */

@@ -11,7 +11,7 @@ import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
 import * as Heartbeat from "../Heartbeat.js"
 import type * as JetSocket from "../JetSocket.js"
-import { ConnectionTimeoutError, InvalidStateError, type JetSocketError } from "../JetSocketError.js"
+import { ConnectionTimeoutError, InvalidMessageError, InvalidStateError, type JetSocketError } from "../JetSocketError.js"
 import { JetSocketEvent } from "../JetSocketEvent.js"
 import * as MessageBuffer from "../MessageBuffer.js"
 import * as Transport from "../Transport.js"
@@ -19,6 +19,7 @@ import * as Codec from "./codec.js"
 import { Deque } from "./deque.js"
 import { LatencyRecorder } from "./latency.js"
 import { ClientMetrics } from "./metrics.js"
+import * as Options from "./options.js"
 import * as SharedRuntime from "./sharedRuntime.js"
 import * as Ticker from "./ticker.js"
 import * as Close from "./client/close.js"
@@ -166,6 +167,12 @@ export class Client<A> implements JetSocket.JetSocket<A> {
     readonly options: JetSocket.JetSocket.Options<A, any>,
     readonly env: Environment,
     /**
+     * The scope the client was made in: its fibers run in children of it (not
+     * in the shared `Environment`: clients opened independently share a
+     * runtime, each with its own scope).
+     */
+    readonly scope: Scope.Scope,
+    /**
      * Completed by the first connection (or the end before it); once done,
      * replaced by how it ended (a settled Deferred holds far more).
      */
@@ -263,6 +270,8 @@ export class Client<A> implements JetSocket.JetSocket<A> {
     // One description per client, made on first use: a one-at-a-time reader allocates nothing per call.
     const take: Effect.Effect<A, JetSocketError> = this.bound.take ??= this.buffer.recv(() => new InvalidStateError({ state: this.stateNow, operation: "recv" }))
     if (options?.timeout === undefined) return take
+    const invalid = Options.timeout("recv timeout", options.timeout)
+    if (invalid !== undefined) return Effect.die(invalid)
     const timeout = Duration.decode(options.timeout)
     return Effect.timeoutFail(take, {
       duration: timeout,
@@ -275,12 +284,26 @@ export class Client<A> implements JetSocket.JetSocket<A> {
       Effect.suspend(() => {
         const failure = Lifecycle.failure(this.lifecycle)
         if (failure !== undefined) return Effect.fail(failure)
+        const invalidTimeout = Options.timeout("request timeout", options.timeout)
+        if (invalidTimeout !== undefined) return Effect.die(invalidTimeout)
         const timeout = Duration.decode(options.timeout ?? DEFAULTS.requestTimeout)
-        const request: PendingRequest = { match: options.match, reply: Deferred.unsafeMake(FiberId.none) }
+        const frame = this.codec.encode(message)
+        if (frame instanceof InvalidMessageError) return Effect.fail(Codec.threw(frame) ?? frame)
+        const request: PendingRequest = {
+          match: options.match,
+          reply: Deferred.unsafeMake(FiberId.none),
+          resend: options.resendOnReconnect === true ? frame : undefined
+        }
         const pending = this.pending ??= new Set()
         pending.add(request)
-        return this.send(message).pipe(
-          Effect.zipRight(Deferred.await(request.reply as Deferred.Deferred<A, JetSocketError>)),
+        // Written untracked: a drop fails (or re-sends, on request) the request itself, so the send
+        // queue must not also re-send its message on the next connection.
+        const sent = Outbound.trySend(this, frame, true, false)
+        if (sent !== undefined) {
+          pending.delete(request)
+          return Effect.fail(sent)
+        }
+        return Deferred.await(request.reply as Deferred.Deferred<A, JetSocketError>).pipe(
           Effect.timeoutFail({
             duration: timeout,
             onTimeout: () => new ConnectionTimeoutError({ operation: "request", timeout, url: this.currentUrl })
@@ -377,15 +400,18 @@ export const make = <A = unknown, I = any>(
   options: JetSocket.JetSocket.Options<A, I> = {}
 ): Effect.Effect<JetSocket.JetSocket<A>, never, Scope.Scope | Transport.Transport> =>
   Effect.gen(function*() {
+    // Every option checked before anything is made: bad ones die here, each named (see options.ts).
+    yield* Options.check(Options.client(options))
     const transport = yield* Transport.Transport
     const userScope = yield* Effect.scope
     const clock = yield* Effect.clock
     // one Runtime for the clients a fiber makes in a row (see internal/sharedRuntime.ts)
     const runtime = SharedRuntime.share(yield* Effect.runtime<never>())
-    const ticker = yield* Ticker.get
+    // the heartbeat timer of the clients made in this runtime: its fiber runs in it (see internal/ticker.ts)
+    const ticker = Ticker.of(runtime, clock)
     const firstOpen = Deferred.unsafeMake<void, JetSocketError>(FiberId.none)
-    const env = environment(transport, clock, runtime, ticker, userScope)
-    const client = new Client<A>(url, options as JetSocket.JetSocket.Options<A, any>, env, firstOpen)
+    const env = environment(transport, clock, runtime, ticker)
+    const client = new Client<A>(url, options as JetSocket.JetSocket.Options<A, any>, env, userScope, firstOpen)
     // Closing the user's scope interrupts the connecting fiber (it runs in a child of that scope),
     // then closes the client: the socket with 1000, what was being opened, the events.
     yield* Scope.addFinalizerExit(userScope, closeWithScope(client))

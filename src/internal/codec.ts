@@ -3,8 +3,9 @@ import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as ParseResult from "effect/ParseResult"
+import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
-import { InvalidMessageError } from "../JetSocketError.js"
+import { CallbackError, InvalidMessageError } from "../JetSocketError.js"
 
 /** The wire form of one message. */
 export type Frame = string | Uint8Array
@@ -92,8 +93,26 @@ const binary: SyncCodec<unknown> = {
   encode: encodeJson
 }
 
-const runSync = <A>(effect: Effect.Effect<A, unknown>, frame: unknown, what: string): A | InvalidMessageError => {
-  const exit = Effect.runSyncExit(effect)
+/**
+ * A codec that threw (or whose Effect died): an `InvalidMessageError` whose
+ * `cause` is the `CallbackError` naming it. Carried in the codec's error slot
+ * so that the hot path keeps its single `instanceof` check; the client
+ * unwraps it (see {@link threw}) and ends with the `CallbackError`.
+ */
+const callbackFailed = (callback: string, frame: unknown, cause: unknown) =>
+  invalid(`the ${callback} callback threw`, frame, new CallbackError({ callback, cause }))
+
+/** @internal The `CallbackError` inside a codec failure, when the codec threw rather than rejected the message. */
+export const threw = (error: InvalidMessageError): CallbackError | undefined =>
+  error.cause instanceof CallbackError ? error.cause : undefined
+
+const runSync = <A>(make: () => Effect.Effect<A, unknown>, frame: unknown, what: "decode" | "encode"): A | InvalidMessageError => {
+  let exit: Exit.Exit<A, unknown>
+  try {
+    exit = Effect.runSyncExit(make())
+  } catch (cause) {
+    return callbackFailed(`codec.${what}`, frame, cause)
+  }
   if (Exit.isSuccess(exit)) return exit.value
   const failure = Cause.failureOption(exit.cause)
   if (failure._tag === "Some") {
@@ -101,12 +120,16 @@ const runSync = <A>(effect: Effect.Effect<A, unknown>, frame: unknown, what: str
       ? failure.value
       : invalid(`the codec could not ${what} the message`, frame, failure.value)
   }
+  const defect = Cause.dieOption(exit.cause)
+  if (defect._tag === "Some" && !Runtime.isAsyncFiberException(defect.value)) {
+    return callbackFailed(`codec.${what}`, frame, defect.value)
+  }
   return invalid(`the codec could not ${what} the message (it must be synchronous)`, frame, Cause.squash(exit.cause))
 }
 
 const custom = <A>(codec: CustomCodec<A>): SyncCodec<A> => ({
-  decode: (frame) => runSync(codec.decode(frame), frame, "decode"),
-  encode: (message) => runSync(codec.encode(message), message, "encode")
+  decode: (frame) => runSync(() => codec.decode(frame), frame, "decode"),
+  encode: (message) => runSync(() => codec.encode(message), message, "encode")
 })
 
 /** @internal */

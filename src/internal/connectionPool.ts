@@ -14,6 +14,7 @@ import type * as ConnectionPool from "../ConnectionPool.js"
 import * as JetSocket from "../JetSocket.js"
 import { InvalidStateError, type JetSocketError, PoolExhaustedError } from "../JetSocketError.js"
 import * as Transport from "../Transport.js"
+import * as Options from "./options.js"
 import { resolveUrl, validateUrl } from "./url.js"
 
 /** @internal */
@@ -358,6 +359,7 @@ class Pool implements ConnectionPool.ConnectionPool {
         if (invalid !== undefined) return yield* Effect.fail(invalid)
         // One key per URL however it was spelled ("ws://H:1" and "ws://h:1/" are the same).
         const url = new URL(resolved).href
+        yield* Options.check(Options.timeout("acquire timeout", options?.timeout, true))
         const timeout = options?.timeout === undefined ? this.acquireTimeout : Duration.decode(options.timeout)
         const scope = yield* Effect.scope
         while (true) {
@@ -430,6 +432,8 @@ export const make = (
   config: ConnectionPool.ConnectionPool.Config
 ): Effect.Effect<ConnectionPool.ConnectionPool, never, Scope.Scope | Transport.Transport> =>
   Effect.gen(function*() {
+    // The config and its connectOptions, checked before anything is made (see options.ts).
+    yield* Options.check(Options.pool(config))
     const transport = yield* Transport.Transport
     const clock = yield* Effect.clock
     const scope = yield* Effect.scope

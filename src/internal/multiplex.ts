@@ -1,7 +1,10 @@
-import * as Chunk from "effect/Chunk"
+import type * as Cause from "effect/Cause"
+import type * as Chunk from "effect/Chunk"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Exit from "effect/Exit"
 import * as ParseResult from "effect/ParseResult"
 import * as PubSub from "effect/PubSub"
 import * as Schema from "effect/Schema"
@@ -10,6 +13,7 @@ import * as Stream from "effect/Stream"
 import * as JetSocket from "../JetSocket.js"
 import {
   BufferOverflowError,
+  CallbackError,
   ConnectionTimeoutError,
   InvalidMessageError,
   InvalidStateError,
@@ -19,6 +23,8 @@ import * as MessageBuffer from "../MessageBuffer.js"
 import type * as Multiplex from "../Multiplex.js"
 import type { Transport } from "../Transport.js"
 import { preview } from "./codec.js"
+import * as Guard from "./guard.js"
+import * as Options from "./options.js"
 
 /** @internal */
 export const TypeId: unique symbol = Symbol.for("jetsocket/Multiplex")
@@ -26,18 +32,30 @@ export const TypeId: unique symbol = Symbol.for("jetsocket/Multiplex")
 const DEFAULT_QUEUE_SIZE = 1000
 const UNROUTED_CAPACITY = 1000
 
-/** One subscriber of a channel: its own bounded queue. */
+/**
+ * One subscriber of a channel: its own bounded queue, or (`mux.runForEach`)
+ * a handler the router runs itself, and what ends its run.
+ */
 class Sub {
   received = 0
   invalid = 0
   active = true
+  /** runForEach: this batch's messages for the handler (the router runs them once per batch). */
+  pending: Array<unknown> | undefined
   constructor(
     readonly channel: string,
     readonly buffer: MessageBuffer.ReceiveBuffer<unknown, JetSocketError>,
     readonly latch: Effect.Latch,
     readonly decode: ((u: unknown) => Either.Either<unknown, ParseResult.ParseError>) | undefined,
-    readonly strict: boolean
+    readonly strict: boolean,
+    readonly handler?: Handler | undefined
   ) {}
+}
+
+/** `mux.runForEach`'s handler and the run it ends (with the handler's failure, the connection's, or unsubscribed). */
+interface Handler {
+  readonly f: (message: unknown) => Effect.Effect<void, unknown>
+  readonly done: Deferred.Deferred<void, unknown>
 }
 
 /** A channel subscribed on the server, shared by its subscribers. */
@@ -55,6 +73,8 @@ export const make = (
   options: Multiplex.Multiplex.Options
 ): Effect.Effect<Multiplex.Multiplex<unknown>, JetSocketError, Scope.Scope | Transport> =>
   Effect.gen(function*() {
+    // Checked before the client is made: every bad option named (see options.ts).
+    yield* Options.check(Options.multiplex(options))
     const {
       channelExtractor,
       channelKey,
@@ -86,7 +106,7 @@ export const make = (
           entry.sentOn = generation
           return Effect.void
         }
-        return send(frameOf(subscribeMessage(channel))).pipe(
+        return Guard.effect("subscribeMessage", () => send(frameOf(subscribeMessage(channel)))).pipe(
           Effect.tap(() =>
             Effect.sync(() => {
               entry.sentOn = generation
@@ -135,7 +155,9 @@ export const make = (
       unsubscribeMessage === undefined
         ? Effect.void
         // Not connected: nothing to undo, the next connection will not re-subscribe it.
-        : Effect.ignore(ws.sendText(frameOf(unsubscribeMessage(channel)), { queue: false }))
+        : Guard.effect("unsubscribeMessage", () => ws.sendText(frameOf(unsubscribeMessage(channel)), { queue: false })).pipe(
+          Effect.catchAll((error) => (error._tag === "CallbackError" ? endWith(error) : Effect.void))
+        )
 
     const deliver = (sub: Sub, message: unknown) => {
       sub.received++
@@ -152,11 +174,17 @@ export const make = (
       return false
     }
 
-    const route = (chunk: Chunk.Chunk<unknown>) =>
+    const route = (chunk: Chunk.Chunk<unknown>): Effect.Effect<void, CallbackError> =>
       Effect.suspend(() => {
         let paused: Array<Sub> | undefined
+        let handled: Array<Sub> | undefined
         for (const message of chunk) {
-          const channel = extract(message)
+          let channel: unknown
+          try {
+            channel = extract(message)
+          } catch (cause) {
+            return Effect.fail(new CallbackError({ callback: channelExtractor === undefined ? "channelKey" : "channelExtractor", cause }))
+          }
           const entry = typeof channel === "string" ? channels.get(channel) : undefined
           if (entry === undefined || entry.subscribers.size === 0) {
             unroutableMessages++
@@ -165,18 +193,48 @@ export const make = (
           }
           totalMessagesRouted++
           for (const sub of entry.subscribers) {
+            if (sub.handler !== undefined) {
+              sub.received++
+              if (sub.pending === undefined) (handled ??= []).push(sub)
+              ;(sub.pending ??= []).push(message)
+              continue
+            }
             deliver(sub, message)
             if (sub.buffer.policy === "backpressure" && sub.buffer.size() >= sub.buffer.capacity) (paused ??= []).push(sub)
           }
         }
+        // runForEach handlers run here, in the router fiber, each on its batch in order: no queue, stream or fiber each.
+        const run = handled === undefined ? Effect.void : Effect.forEach(handled, runHandler, { discard: true })
         // A full subscription under "backpressure" holds routing (and so, through the client's buffer, the socket).
-        return paused === undefined ? Effect.void : Effect.forEach(paused, (sub) => sub.latch.await, { discard: true })
+        return paused === undefined ? run : Effect.zipRight(run, Effect.forEach(paused, (sub) => sub.latch.await, { discard: true }))
       })
+
+    /** Runs a handler on its batch; its failure ends its run (and only its) and unsubscribes it. */
+    const runHandler = (sub: Sub): Effect.Effect<void> => {
+      const messages = sub.pending!
+      sub.pending = undefined
+      if (!sub.active) return Effect.void
+      const handler = sub.handler!
+      return Effect.forEach(messages, handler.f, { discard: true }).pipe(
+        Effect.catchAllCause((cause: Cause.Cause<unknown>) =>
+          Effect.zipRight(Deferred.failCause(handler.done, cause), removeSub(sub))
+        )
+      )
+    }
 
     const failAll = (error: JetSocketError) =>
       Effect.sync(() => {
-        for (const entry of channels.values()) for (const sub of entry.subscribers) sub.buffer.fail(error)
+        for (const entry of channels.values()) {
+          for (const sub of entry.subscribers) {
+            sub.buffer.fail(error)
+            if (sub.handler !== undefined) Deferred.unsafeDone(sub.handler.done, Exit.fail(error))
+          }
+        }
       })
+
+    /** A user callback threw: every subscription fails with the error naming it, and the connection closes. */
+    const endWith = (error: CallbackError) =>
+      Effect.zipRight(failAll(error), ws.close(1011, `${error.callback} threw`))
 
     // One router fiber for the whole multiplexer. An undecodable message fails
     // one run of `messages`; count it as unroutable and carry on.
@@ -188,9 +246,13 @@ export const make = (
           unroutableMessages++
           continue
         }
+        if (result.left._tag === "CallbackError") return yield* endWith(result.left)
         return yield* failAll(result.left)
       }
-    })
+    }).pipe(
+      // The router dying (a bug) must still settle every subscription, never leave it waiting.
+      Effect.catchAllDefect((cause) => failAll(new InvalidStateError({ state: "Connected", operation: "route", cause })))
+    )
     yield* Effect.forkScoped(router)
 
     const removeSub = (sub: Sub) =>
@@ -199,6 +261,7 @@ export const make = (
         sub.active = false
         activeSubscriptions--
         sub.buffer.end()
+        if (sub.handler !== undefined) Deferred.unsafeDone(sub.handler.done, Exit.void)
         sub.latch.unsafeOpen()
         const entry = channels.get(sub.channel)
         if (entry === undefined) return Effect.void
@@ -212,8 +275,23 @@ export const make = (
       channel: string,
       subscribeOptions?: Multiplex.SubscribeOptions & { readonly schema?: Schema.Schema<any, any, never> }
     ): Effect.Effect<Multiplex.Subscription<any>, JetSocketError, Scope.Scope> =>
+      acquireSub(channel, subscribeOptions, undefined).pipe(Effect.map(toSubscription))
+
+    const runForEach = <E>(channel: string, f: (message: unknown) => Effect.Effect<void, E>) =>
+      Effect.scoped(Effect.gen(function*() {
+        const done = yield* Deferred.make<void, unknown>()
+        yield* acquireSub(channel, undefined, { f, done })
+        return yield* (Deferred.await(done) as Effect.Effect<void, JetSocketError | E>)
+      }))
+
+    const acquireSub = (
+      channel: string,
+      subscribeOptions: (Multiplex.SubscribeOptions & { readonly schema?: Schema.Schema<any, any, never> }) | undefined,
+      handler: Handler | undefined
+    ): Effect.Effect<Sub, JetSocketError, Scope.Scope> =>
       Effect.acquireRelease(
         Effect.gen(function*() {
+          yield* Options.check(Options.subscription(subscribeOptions))
           const latch = yield* Effect.makeLatch(true)
           const schema = subscribeOptions?.schema
           const sub = new Sub(
@@ -227,7 +305,8 @@ export const make = (
             }),
             latch,
             schema === undefined ? undefined : Schema.decodeUnknownEither(schema),
-            subscribeOptions?.strict ?? true
+            subscribeOptions?.strict ?? true,
+            handler
           )
           let entry = channels.get(channel)
           const isNew = entry === undefined
@@ -244,7 +323,7 @@ export const make = (
           return sub
         }),
         removeSub
-      ).pipe(Effect.map(toSubscription))
+      )
 
     /** Under the "error" policy a full subscription fails (its stream ends with the error) and leaves. */
     const removeAfterOverflow = (sub: Sub) => {
@@ -259,6 +338,8 @@ export const make = (
         messages: sub.buffer.stream,
         recv: (recvOptions) => {
           if (recvOptions?.timeout === undefined) return take
+          const invalid = Options.timeout("recv timeout", recvOptions.timeout)
+          if (invalid !== undefined) return Effect.die(invalid)
           const timeout = Duration.decode(recvOptions.timeout)
           return Effect.timeoutFail(take, {
             duration: timeout,
@@ -281,6 +362,7 @@ export const make = (
       client: ws,
       events: ws.events,
       subscribe: subscribe as Multiplex.Multiplex<unknown>["subscribe"],
+      runForEach,
       unsubscribe: (channel) =>
         Effect.suspend(() => {
           const entry = channels.get(channel)

@@ -2,8 +2,10 @@ import type * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Runtime from "effect/Runtime"
+import * as SharedRuntime from "./sharedRuntime.js"
 
 /**
  * A timer entry: `run` is called once the clock reaches `due`. Schedule it
@@ -35,11 +37,24 @@ export class TimerEntry {
  * Many timers on one fiber. A heartbeat per connection as its own sleeping
  * fiber costs ~5 KiB of heap per idle connection (more than the socket
  * itself); here an idle connection holds one small entry, and one fiber per
- * `Clock` sleeps until the earliest entry is due. Using the `Clock` (never
+ * Runtime sleeps until the earliest entry is due. Using the `Clock` (never
  * `setTimeout`) keeps heartbeats deterministic under `TestClock`.
  *
- * The fiber exists only while entries do, so it never keeps a process alive
- * or a test clock busy after the last connection closed. The entries are a
+ * One ticker per Runtime its clients were made in (see {@link of}): clients
+ * made in a row by one fiber share a Runtime (internal/sharedRuntime.ts), so
+ * they share one fiber, and that fiber runs in their runtime — their
+ * supervisor sees it, their logger reports a timer callback's defect, their
+ * `Clock` times it. Runtimes alike in all but their context (a pool's
+ * clients) share one too. A client made with another supervisor, logger,
+ * tracer, clock or log annotations gets another ticker: nothing of one
+ * user runs in another's context.
+ *
+ * The fiber exists only while entries do: it is started by the first entry
+ * scheduled, ends when the last is cancelled or has run, so it never keeps a
+ * process alive or a test clock busy after the last connection closed. If it
+ * is stopped from outside (a user interrupting the fibers their supervisor
+ * saw) while entries remain, it starts again at once in the same runtime: a
+ * live connection's heartbeat never silently stops. The entries are a
  * binary min-heap on `due` (an array slot per entry, the next due at its
  * root): scheduling is O(log n), finding the next due O(1), where a set
  * scanned at every wake-up would cost O(n) per beat and ~35 B per entry.
@@ -48,7 +63,8 @@ export class TimerEntry {
  */
 export class Ticker {
   private readonly heap: Array<TimerEntry> = []
-  private running = false
+  /** The timer fiber, while it runs (entries are scheduled, or it is about to see that none is left). */
+  private fiber: Fiber.RuntimeFiber<void> | undefined = undefined
   /** When the fiber's current sleep ends (`Infinity` when it is not sleeping). */
   private sleepingUntil = Number.POSITIVE_INFINITY
   /** Completing it wakes the fiber early (an entry became due sooner, or none is left). */
@@ -57,7 +73,11 @@ export class Ticker {
   /** When the ticker was made, on its clock. */
   private readonly epoch: number
 
-  constructor(private readonly clock: Clock.Clock) {
+  constructor(
+    /** Where the timer fiber runs: the Runtime of the clients whose entries it holds. */
+    readonly runtime: Runtime.Runtime<never>,
+    readonly clock: Clock.Clock
+  ) {
     this.epoch = clock.unsafeCurrentTimeMillis()
   }
 
@@ -80,11 +100,8 @@ export class Ticker {
       this.heap.push(entry)
     }
     this.restore(entry.index)
-    if (!this.running) {
-      this.running = true
-      // The default runtime: the loop sleeps on `this.clock` itself, and must not keep (or run
-      // under) the context, logger or supervisor of whichever client happened to start it.
-      Runtime.runFork(Runtime.defaultRuntime)(this.loop, { immediate: false })
+    if (this.fiber === undefined) {
+      this.start()
     } else if (entry.due < this.sleepingUntil) {
       this.interruptSleep()
     }
@@ -94,6 +111,31 @@ export class Ticker {
     if (entry.index < 0) return
     this.remove(entry.index)
     if (this.heap.length === 0) this.interruptSleep()
+  }
+
+  /** The timer fiber, when one runs (for tests: a user's supervisor must see it). */
+  get currentFiber(): Fiber.RuntimeFiber<void> | undefined {
+    return this.fiber
+  }
+
+  /** Starts the timer fiber in the clients' runtime. */
+  private start(): void {
+    const fiber = Runtime.runFork(this.runtime)(this.loop, { immediate: false })
+    this.fiber = fiber
+    fiber.addObserver(() => this.stopped(fiber))
+  }
+
+  /**
+   * The timer fiber ended. When the loop ended it (no entry left) it is no
+   * longer `this.fiber`; otherwise it was stopped from outside, and is started
+   * again if entries remain.
+   */
+  private stopped(fiber: Fiber.RuntimeFiber<void>): void {
+    if (this.fiber !== fiber) return
+    this.fiber = undefined
+    this.wake = undefined
+    this.sleepingUntil = Number.POSITIVE_INFINITY
+    if (this.heap.length > 0) this.start()
   }
 
   private interruptSleep(): void {
@@ -172,7 +214,7 @@ export class Ticker {
       return Effect.zipRight(Effect.logError("jetsocket: a timer callback threw", ...defects), this.loop)
     }
     if (delay === undefined) {
-      this.running = false
+      this.fiber = undefined
       this.sleepingUntil = Number.POSITIVE_INFINITY
       return Effect.void
     }
@@ -188,20 +230,40 @@ export class Ticker {
   })
 }
 
-const tickers = new WeakMap<Clock.Clock, Ticker>()
+const byRuntime = new WeakMap<Runtime.Runtime<never>, Ticker>()
+/** The last ticker made or shared per `Clock`: clients made in a row in alike runtimes share it. */
+const lastByClock = new WeakMap<Clock.Clock, Ticker>()
 
 /**
- * The ticker of the current `Clock` (one per clock: the live one, or each
- * test's `TestClock`).
+ * The ticker of the clients made in `runtime` (a Runtime from
+ * `SharedRuntime.share`), timing with `clock` (that runtime's `Clock`: the
+ * live one, or a test's `TestClock`). Runtimes that differ in their context
+ * only (each client of a pool is made with its own scope and transport in
+ * its context) share the last ticker made: its fiber runs in the first of
+ * them, which reports to the same supervisor, loggers and tracer as the
+ * others (see `SharedRuntime.sameButContext`). A runtime that differs in
+ * anything else (another user's supervisor, logger, tracer, clock, log
+ * annotations) gets a ticker of its own.
+ *
+ * @internal
+ */
+export const of = (runtime: Runtime.Runtime<never>, clock: Clock.Clock): Ticker => {
+  let ticker = byRuntime.get(runtime)
+  if (ticker === undefined || ticker.clock !== clock) {
+    const last = lastByClock.get(clock)
+    ticker = last !== undefined && SharedRuntime.sameButContext(last.runtime, runtime) ? last : new Ticker(runtime, clock)
+    byRuntime.set(runtime, ticker)
+  }
+  lastByClock.set(clock, ticker)
+  return ticker
+}
+
+/**
+ * The ticker of the calling fiber's runtime and `Clock`.
  *
  * @internal
  */
 export const get: Effect.Effect<Ticker> = Effect.gen(function*() {
-  const clock = yield* Effect.clock
-  let ticker = tickers.get(clock)
-  if (ticker === undefined) {
-    ticker = new Ticker(clock)
-    tickers.set(clock, ticker)
-  }
-  return ticker
+  const runtime = SharedRuntime.share(yield* Effect.runtime<never>())
+  return of(runtime, yield* Effect.clock)
 })

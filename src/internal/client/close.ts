@@ -37,6 +37,9 @@ export const closeConnection = (client: Client<any>, conn: Conn, code: number, r
   Effect.suspend(() => {
     conn.closing = true
     const connection = conn.connection
+    // Reading paused by backpressure (or holding) would leave the peer's close frame unread behind
+    // the backlog until `closeTimeout`: read again, so the handshake completes within a round trip.
+    connection?.resume()
     const close = connection === undefined ? Effect.void : connection.close(code, reason, client.closeTimeout)
     return close.pipe(
       // Even when interrupted mid-handshake: the socket must not outlive the client.

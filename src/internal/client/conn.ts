@@ -3,10 +3,10 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import type { JetSocketError } from "../../JetSocketError.js"
+import type * as Scope from "effect/Scope"
 import type * as Transport from "../../Transport.js"
 import type { Client } from "../client.js"
 import type * as Codec from "../codec.js"
-import type { ConnectionScope } from "../connectionScope.js"
 import type { Deque } from "../deque.js"
 import * as Ticker from "../ticker.js"
 import * as Close from "./close.js"
@@ -33,8 +33,8 @@ const UNATTENDED = 16
  */
 export class Conn extends Ticker.TimerEntry implements Transport.Handlers {
   connection: Transport.Connection | undefined
-  /** Where the socket lives; closed when it ends. */
-  scope: ConnectionScope | undefined
+  /** Where the socket lives (Effect's own `Scope.make`); closed when it ends. */
+  scope: Scope.CloseableScope | undefined
   /** Why it ended; set once. */
   endedWith: JetSocketError | undefined
   /** Frames handed to the socket but not yet confirmed written, in order (made on the first tracked write). */

@@ -13,7 +13,8 @@ import {
 } from "../../JetSocketError.js"
 import { JetSocketEvent } from "../../JetSocketEvent.js"
 import type { Client } from "../client.js"
-import { ConnectionScope } from "../connectionScope.js"
+import * as Codec from "../codec.js"
+import * as Guard from "../guard.js"
 import { Conn } from "./conn.js"
 import { DEFAULTS } from "./defaults.js"
 import * as Inbound from "./inbound.js"
@@ -28,7 +29,8 @@ import * as Outbound from "./outbound.js"
 /** An option given as a value or as an Effect (evaluated per attempt); a failure of the Effect is a retriable `ConnectionRefusedError`. */
 export const resolveDynamic = <T>(value: JetSocket.JetSocket.Dynamic<T> | undefined, what: string): Effect.Effect<T | undefined, JetSocketError> => {
   if (!Effect.isEffect(value)) return Effect.succeed(value as T | undefined)
-  return (value as Effect.Effect<T, unknown>).pipe(
+  // A defect in the user's Effect is a CallbackError naming it; a failure, a refused connect (retried).
+  return Guard.effect(what, () => value as Effect.Effect<T, unknown>).pipe(
     Effect.mapError((error) =>
       isJetSocketError(error)
         ? error
@@ -56,10 +58,11 @@ export const open = (client: Client<any>, attempt: number): Effect.Effect<Conn, 
     const connectTimeout = client.connectTimeout
     const conn = new Conn(client, url)
     // Its own scope, not a child of another: nothing else holds it, and `close` reaches it through `opening`.
-    const scope = new ConnectionScope()
+    const scope = yield* Scope.make()
     conn.scope = scope
     client.opening = conn
-    const connection = yield* client.env.transport.connect({
+    const transport = client.env.transport
+    const connection = yield* Guard.effect("Transport.connect", () => transport.connect({
       url,
       headers,
       protocols,
@@ -69,7 +72,7 @@ export const open = (client: Client<any>, attempt: number): Effect.Effect<Conn, 
       tls: client.options.tls,
       agent: client.options.agent,
       handlers: conn
-    }).pipe(
+    })).pipe(
       // Most transports time the handshake out themselves with a timer; racing it here costs a fiber per attempt.
       client.env.transport.enforcesConnectTimeout === true ? identity : Effect.timeoutFail({
         duration: connectTimeout,
@@ -104,7 +107,7 @@ export const directContext = (client: Client<any>, conn: Conn, reconnected: bool
   send: (message) =>
     Effect.suspend(() => {
       const frame = client.codec.encode(message as any)
-      if (frame instanceof InvalidMessageError) return Effect.fail(frame)
+      if (frame instanceof InvalidMessageError) return Effect.fail(Codec.threw(frame) ?? frame)
       Outbound.write(client, conn, frame, false)
       return Effect.void
     }),
@@ -116,7 +119,7 @@ export const activate = (client: Client<any>, conn: Conn, reconnected: boolean):
   Effect.gen(function*() {
     const direct = directContext(client, conn, reconnected)
     if (reconnected) {
-      for (const hook of client.hooks ?? []) yield* hook(direct)
+      for (const hook of client.hooks ?? []) yield* Guard.effect("onConnect hook", () => hook(direct))
       yield* runReplay(client, direct)
     }
     // Atomically: flush queued sends, then make this the current connection.
@@ -142,7 +145,8 @@ export const runReplay = (client: Client<any>, context: JetSocket.ConnectContext
     const started = client.now()
     const lastSequenceId = client.lastSequenceId
     client.publish(JetSocketEvent.ReplayStarted({ timestamp: started, mode: "sequence_id", lastSequenceId }))
-    const replayed = yield* client.replay.onReplay(lastSequenceId, (message) => Effect.orDie(context.send(message))).pipe(
+    const onReplay = client.replay.onReplay
+    const replayed = yield* Guard.effect("replay.onReplay", () => onReplay(lastSequenceId, (message) => Effect.orDie(context.send(message)))).pipe(
       Effect.mapError((error) =>
         isJetSocketError(error)
           ? error

@@ -1,6 +1,6 @@
 import * as Deferred from "effect/Deferred"
 import * as Exit from "effect/Exit"
-import { BufferOverflowError, InvalidMessageError, type JetSocketError } from "../../JetSocketError.js"
+import { BufferOverflowError, CallbackError, InvalidMessageError, type JetSocketError } from "../../JetSocketError.js"
 import { JetSocketEvent } from "../../JetSocketEvent.js"
 import type * as MessageBuffer from "../../MessageBuffer.js"
 import type { Client } from "../client.js"
@@ -29,6 +29,8 @@ type Frame = Codec.Frame
 export interface PendingRequest {
   readonly match: (message: any) => boolean
   readonly reply: Deferred.Deferred<any, JetSocketError>
+  /** `resendOnReconnect`: the frame to send again on the next connection after a drop. */
+  readonly resend: Frame | undefined
 }
 
 /**
@@ -134,7 +136,9 @@ export const deliver = (client: Client<any>, conn: Conn, frame: Frame): void => 
     return
   }
   const value = client.codec.decode(frame)
-  if (value instanceof InvalidMessageError) return invalid(client, value)
+  if (value instanceof InvalidMessageError) return invalid(client, value, conn)
+  // Which user callback runs (a constant per step): a throw ends the client naming it.
+  let callback = "heartbeat.pongMatcher"
   try {
     const heartbeat = client.heartbeat?.application
     if (heartbeat !== undefined) {
@@ -142,17 +146,17 @@ export const deliver = (client: Client<any>, conn: Conn, frame: Frame): void => 
       else if (heartbeat.pongMatcher(value)) return Liveness.onPong(client, conn)
     }
     if (client.pending !== undefined && client.pending.size > 0 && answer(client, value)) return
+    callback = "buffer.dedup.key"
     if (client.isDuplicate !== undefined && client.isDuplicate(value)) {
       client.deduplicated++
       return
     }
+    callback = "replay.sequenceKey"
     const sequenceKey = client.replay.sequenceKey
     if (sequenceKey !== undefined) client.lastSequenceId = sequenceKey(value)
-  } catch (error) {
-    // A user callback (matcher, key) threw: report it in order, never as an uncaught exception.
-    return invalid(client, 
-      new InvalidMessageError({ reason: `a message callback threw: ${String(error)}`, preview: Codec.preview(frame), cause: error })
-    )
+  } catch (cause) {
+    // Never an exception out of the socket callback: the client ends with the error, in order.
+    return callbackFailed(client, conn, new CallbackError({ callback, cause }))
   }
   client.buffer.offer(client.decodeOnTake ? (new Decoded(value) as any) : value)
 }
@@ -162,15 +166,35 @@ export const decodeTaken = (client: Client<any>, item: unknown): unknown => {
   if (item instanceof Decoded) return item.value
   const value = client.codec.decode(item as Frame)
   if (!(value instanceof InvalidMessageError)) return value
+  const threw = Codec.threw(value)
+  if (threw !== undefined) {
+    callbackFailed(client, client.current, threw)
+    return ReceiveBuffer.failure(threw)
+  }
   if (client.strict) return ReceiveBuffer.failure(value)
   skipInvalid(client, value)
   return ReceiveBuffer.skip
 }
 
 /** An invalid message: `strict` fails the stream with it (in order), else it is skipped and reported. */
-export const invalid = (client: Client<any>, error: InvalidMessageError): void => {
+export const invalid = (client: Client<any>, error: InvalidMessageError, conn: Conn): void => {
+  const threw = Codec.threw(error)
+  if (threw !== undefined) return callbackFailed(client, conn, threw)
   if (client.strict) return client.buffer.offerFailure(error)
   skipInvalid(client, error)
+}
+
+/**
+ * A user callback threw on the receive path: the client ends with the
+ * `CallbackError` (fatal: the connection ends, and the reconnect loop fails
+ * `ready`, `messages` and pending requests with it), like a receive overflow.
+ */
+export const callbackFailed = (client: Client<any>, conn: Conn | undefined, error: CallbackError): void => {
+  // A connection being closed on purpose (rotation) no longer matters: end the one in use.
+  const target = conn !== undefined && conn.closing ? client.current : conn
+  if (target !== undefined && target.endedWith === undefined) return Close.endConnection(client, target, error)
+  // No live connection to end (it ended meanwhile): the error must still reach the consumer.
+  if (!Close.isEnding(client)) client.buffer.fail(error)
 }
 
 /** `strict: false`: an invalid message is counted, reported and left out. */
@@ -182,11 +206,19 @@ export const skipInvalid = (client: Client<any>, error: InvalidMessageError): vo
 /** Completes the first pending request whose `match` accepts the value; `true` when one did (the value is consumed). */
 export const answer = (client: Client<any>, value: unknown): boolean => {
   for (const request of client.pending!) {
-    if (request.match(value)) {
+    let matched: boolean
+    try {
+      matched = request.match(value)
+    } catch (cause) {
+      // A throwing matcher fails its own request (the caller's call), not the client.
       client.pending!.delete(request)
-      Deferred.unsafeDone(request.reply, Exit.succeed(value))
-      return true
+      Deferred.unsafeDone(request.reply, Exit.fail(new CallbackError({ callback: "request match", cause })))
+      continue
     }
+    if (!matched) continue
+    client.pending!.delete(request)
+    Deferred.unsafeDone(request.reply, Exit.succeed(value))
+    return true
   }
   return false
 }

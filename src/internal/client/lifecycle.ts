@@ -166,12 +166,14 @@ export const transition = (client: Client<any>, next: State): Effect.Effect<void
     if (!isAllowed(from._tag, next._tag)) {
       return Effect.dieMessage(`jetsocket: illegal lifecycle edge ${from._tag} → ${next._tag}`)
     }
+    // What can throw (a transport's getter) is read before anything changes: a transition happens
+    // entirely or not at all (a connecting fiber that dies on it is then settled from `from`).
+    const protocol = next._tag === "Up" ? next.conn.connection!.protocol : ""
     client.lifecycle = next
     const now = client.now()
     switch (next._tag) {
       case "Up": {
-        const conn = next.conn
-        client.publish(JetSocketEvent.Connected({ timestamp: now, url: conn.url, protocol: conn.connection!.protocol }))
+        client.publish(JetSocketEvent.Connected({ timestamp: now, url: next.conn.url, protocol }))
         if (from._tag === "Up") break // a rotation: still the same logical connection
         if (client.everConnected) {
           client.reconnects++

@@ -10,6 +10,7 @@ import type { Client } from "../client.js"
 import * as Codec from "../codec.js"
 import { afterIo } from "../defer.js"
 import { ClientMetrics } from "../metrics.js"
+import * as Options from "../options.js"
 import type { Conn } from "./conn.js"
 import * as Close from "./close.js"
 import * as Outbound from "./outbound.js"
@@ -47,6 +48,8 @@ export const pingOnce = (client: Client<any>, options?: { readonly timeout?: Dur
     if (conn === undefined || !conn.connection!.isOpen()) {
       return Effect.fail(new InvalidStateError({ state: client.stateNow, operation: "ping" }))
     }
+    const invalid = Options.timeout("ping timeout", options?.timeout)
+    if (invalid !== undefined) return Effect.die(invalid)
     const timeout = Duration.decode(options?.timeout ?? client.heartbeat?.timeout ?? Heartbeat.defaults.timeout)
     const started = client.env.clock.unsafeCurrentTimeNanos()
     const waiter = Deferred.unsafeMake<void>(FiberId.none)

@@ -2,7 +2,7 @@ import * as Effect from "effect/Effect"
 import type * as JetSocket from "../../JetSocket.js"
 import { BufferOverflowError, InvalidMessageError, InvalidStateError, type JetSocketError } from "../../JetSocketError.js"
 import type { Client } from "../client.js"
-import type * as Codec from "../codec.js"
+import * as Codec from "../codec.js"
 import { Deque } from "../deque.js"
 import { type Conn, frameSize } from "./conn.js"
 import * as Close from "./close.js"
@@ -36,7 +36,7 @@ export const write = (client: Client<any>, conn: Conn, frame: Frame, track = tru
  * A send: written now, or queued (`queue: true`, the default) while there is
  * no open connection or older sends wait; the error it fails with, if any.
  */
-export const trySend = (client: Client<any>, frame: Frame, queue: boolean): JetSocketError | undefined => {
+export const trySend = (client: Client<any>, frame: Frame, queue: boolean, track = true): JetSocketError | undefined => {
   if (Close.isEnding(client)) {
     return new InvalidStateError({ state: client.stateNow, operation: "send" })
   }
@@ -48,7 +48,7 @@ export const trySend = (client: Client<any>, frame: Frame, queue: boolean): JetS
   }
   const queued = client.queuedSends
   if (conn !== undefined && (queued === undefined || queued.length === 0) && conn.connection!.isOpen()) {
-    write(client, conn, frame)
+    write(client, conn, frame, track)
     return undefined
   }
   if (client.sendCapacity === 0) return new InvalidStateError({ state: client.stateNow, operation: "send" })
@@ -61,7 +61,7 @@ export const trySend = (client: Client<any>, frame: Frame, queue: boolean): JetS
 
 /** `send` / `sendText` / `sendBinary` after encoding. */
 export const sendFrame = (client: Client<any>, frame: Frame | InvalidMessageError, options: JetSocket.SendOptions | undefined): Effect.Effect<void, JetSocketError> => {
-  if (frame instanceof InvalidMessageError) return Effect.fail(frame)
+  if (frame instanceof InvalidMessageError) return Effect.fail(Codec.threw(frame) ?? frame)
   const error = trySend(client, frame, options?.queue ?? true)
   return error === undefined ? Effect.void : Effect.fail(error)
 }

@@ -1,14 +1,18 @@
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import * as Runtime from "effect/Runtime"
 import * as Schedule from "effect/Schedule"
 import * as ScheduleDecision from "effect/ScheduleDecision"
 import * as Backoff from "../../Backoff.js"
-import type { JetSocketError } from "../../JetSocketError.js"
+import { CallbackError, InvalidStateError, type JetSocketError } from "../../JetSocketError.js"
 import { JetSocketEvent } from "../../JetSocketEvent.js"
 import type { Client } from "../client.js"
 import { Deque } from "../deque.js"
+import * as Guard from "../guard.js"
 import type { Conn } from "./conn.js"
 import * as Close from "./close.js"
 import * as Connect from "./connect.js"
@@ -58,11 +62,17 @@ export const driverOf = (client: Client<any>): Effect.Effect<Schedule.ScheduleDr
   return Effect.map(Schedule.driver(schedule), (driver) => (retry.driver = driver))
 }
 
-/** Fatal: the error says so, or the user's `shouldReconnect` rejects it. */
-export const isFatal = (client: Client<any>, error: JetSocketError): boolean => {
-  if (error.fatal) return true
+/**
+ * The error that ends the client when `error` is fatal (built in, or by
+ * `shouldReconnect`), else `undefined`. A `shouldReconnect` that throws ends
+ * the client with a `CallbackError` naming it.
+ */
+export const fatalError = (client: Client<any>, error: JetSocketError): JetSocketError | undefined => {
+  if (error.fatal) return error
   const predicate = client.options.shouldReconnect
-  return predicate !== undefined && !predicate(error)
+  if (predicate === undefined) return undefined
+  const verdict = Guard.call("shouldReconnect", () => predicate(error))
+  return verdict instanceof CallbackError ? verdict : verdict ? undefined : error
 }
 
 /**
@@ -75,17 +85,29 @@ export const isFatal = (client: Client<any>, error: JetSocketError): boolean => 
  * per client would cost ~2.3 KiB of heap, half an idle client).
  */
 export const startConnecting = (client: Client<any>, effect: Effect.Effect<void>): void => {
-  const fiber = Runtime.runFork(client.env.runtime)(effect, { immediate: false, scope: client.env.scope })
+  const fiber = Runtime.runFork(client.env.runtime)(effect, { immediate: false, scope: client.scope })
   client.connecting = fiber
   // A finished fiber holds its whole state: let it go.
-  fiber.addObserver(() => {
+  fiber.addObserver((exit) => {
     if (client.connecting === fiber) client.connecting = undefined
+    // It died (a bug, not a user callback: those are guarded): settle `ready`, `messages` and
+    // pending requests rather than leave them waiting forever — from the states it can die in.
+    if (
+      Exit.isFailure(exit) && !Exit.isInterrupted(exit) && !Close.isEnding(client) &&
+      Lifecycle.isAllowed(client.lifecycle._tag, "Failed")
+    ) {
+      const error = new InvalidStateError({ state: client.stateNow, operation: "connect", cause: Cause.squash(exit.cause) })
+      Runtime.runFork(client.env.runtime)(Close.fail(client, error))
+    }
   })
 }
 
-/** Whether the reconnect policy may retry after this error (the `while` of the retry). */
-export const retriable = (client: Client<any>, error: JetSocketError): boolean =>
-  client.reconnectEnabled && !isFatal(client, error)
+/**
+ * The retry's predicate (its `while`): `undefined` when the reconnect policy
+ * may retry after `error`, else the error the client ends with.
+ */
+export const notRetriable = (client: Client<any>, error: JetSocketError): JetSocketError | undefined =>
+  fatalError(client, error) ?? (client.reconnectEnabled ? undefined : error)
 
 /**
  * After a failure (a failed attempt, or a drop that was not stable): one
@@ -95,7 +117,8 @@ export const retriable = (client: Client<any>, error: JetSocketError): boolean =
  */
 export const backOff = (client: Client<any>, error: JetSocketError): Effect.Effect<void, JetSocketError> =>
   Effect.suspend(() => {
-    if (!retriable(client, error)) return Effect.fail(error)
+    const final = notRetriable(client, error)
+    if (final !== undefined) return Effect.fail(final)
     client.publish(JetSocketEvent.Error({ timestamp: client.now(), error, fatal: false }))
     return Effect.flatMap(driverOf(client), (driver) => Effect.mapError(driver.next(error), () => error))
   })
@@ -125,6 +148,19 @@ export const connectOnce = (client: Client<any>): Effect.Effect<Conn, JetSocketE
     return conn
   })
 
+/** A drop: pending requests fail with its error, or (`resendOnReconnect`) go out again first on the next connection. */
+export const pendingAfterDrop = (client: Client<any>, error: JetSocketError): void => {
+  if (client.pending === undefined) return
+  for (const request of client.pending) {
+    if (request.resend !== undefined) {
+      ;(client.queuedSends ??= new Deque()).push(request.resend)
+      continue
+    }
+    Deferred.unsafeDone(request.reply, Exit.fail(error))
+    client.pending.delete(request)
+  }
+}
+
 /**
  * A connection that was up ended: report it, re-queue what it never
  * confirmed, then reconnect at once (it was stable: a fresh schedule) or
@@ -139,13 +175,15 @@ export const afterDrop = (client: Client<any>, last: Conn, ended: JetSocketError
     client.current = undefined
     const unconfirmed = last.unconfirmed()
     if (unconfirmed.length > 0) (client.queuedSends ??= new Deque()).unshiftAll(unconfirmed)
+    // A reply can only come on the connection the request went out on: fail at once, not at its timeout.
+    pendingAfterDrop(client, ended)
     const code = ended._tag === "ConnectionClosedError" ? ended.code : ended._tag === "InvalidFrameError" ? ended.closeCode : 1006
     const reason = ended._tag === "ConnectionClosedError" ? ended.reason : ended.message
     yield* Lifecycle.transition(client, { _tag: "Dropped", error: ended, code, reason })
     client.outageStart = client.elapsed()
     client.attempts = 0
     const retry = retryOf(client)
-    if (client.outageStart - last.openedAt >= Duration.toMillis(retry.policy.resetAfter) && retriable(client, ended)) {
+    if (client.outageStart - last.openedAt >= Duration.toMillis(retry.policy.resetAfter) && notRetriable(client, ended) === undefined) {
       // A stable connection: this outage starts afresh, and reconnects at once.
       if (retry.driver !== undefined) yield* retry.driver.reset
       client.publish(JetSocketEvent.Error({ timestamp: droppedAt, error: ended, fatal: false }))
@@ -210,7 +248,9 @@ export const rotate = (client: Client<any>, old: Conn): Effect.Effect<Conn, JetS
   Effect.gen(function*() {
     const fresh = yield* Connect.open(client, 0)
     const context = Connect.directContext(client, fresh, true)
-    const hooked = yield* Effect.either(Effect.forEach(client.hooks ?? [], (hook) => hook(context), { discard: true }))
+    const hooked = yield* Effect.either(
+      Effect.forEach(client.hooks ?? [], (hook) => Guard.effect("onConnect hook", () => hook(context)), { discard: true })
+    )
     if (hooked._tag === "Left") {
       yield* Close.closeConnection(client, fresh, 1000, "rotation failed")
       return yield* Effect.fail(hooked.left)
