@@ -1,3 +1,4 @@
+import type * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -75,7 +76,7 @@ export interface Failed {
  */
 export interface Closing {
   readonly _tag: "Closing"
-  readonly done: import("effect/Deferred").Deferred<void>
+  readonly done: Deferred.Deferred<void>
   readonly failure: JetSocketError | undefined
 }
 
@@ -102,6 +103,10 @@ export const idle: Idle = { _tag: "Idle" }
  * - `Dropped → BackingOff`: it flapped: the same schedule steps on.
  * - There is no `BackingOff → Failed`: whether the schedule is exhausted is
  *   known when it is stepped, before backing off.
+ * - A connecting fiber that dies (a defect: user callbacks are guarded) is
+ *   failed from Connecting or Dropped, the states where it does work; a
+ *   transition reads what may throw before it changes anything, so a throw
+ *   during one leaves the state it started from.
  *
  * @internal
  */
