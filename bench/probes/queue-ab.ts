@@ -1,7 +1,7 @@
 // A/B probe for the receive buffer (issue 20 item 1): interleaved rounds in one process against the
 // blaster (a child process), so that a loaded machine hits every contender alike.
 //
-//   node --import tsx bench/probes/queue-ab.ts [rounds=7] [oldSrc=/tmp/i20buf-old/src]
+//   node --import tsx bench/probes/queue-ab.ts [rounds=7] [oldSrc=/tmp/i20buf-old/src] [rows=echo,floor,feed,large]
 //
 // `oldSrc` is a copy of an older `src/` (e.g. `git archive main src | tar -x -C /tmp/old`, with a
 // `node_modules` symlink next to it so that both copies share one `effect`). Rows:
@@ -18,6 +18,7 @@ import * as NewNode from "../../src/node.js"
 
 const rounds = Number(process.argv[2] ?? 7)
 const oldSrc = process.argv[3] ?? "/tmp/i20buf-old/src"
+const rows = (process.argv[4] ?? "echo,floor,feed,large").split(",")
 const Old = (await import(`${oldSrc}/index.js`)) as typeof New
 const OldNode = (await import(`${oldSrc}/node.js`)) as typeof NewNode
 
@@ -129,27 +130,31 @@ await floor("queue", 300)
 
 for (let r = 0; r < rounds; r++) {
   const order = r % 2 === 0 ? ["old", "new"] : ["new", "old"]
-  for (const name of order) {
+  for (const name of rows.includes("echo") ? order : []) {
     const c0 = cpu()
     const lat = await jetEcho(libs[name]!, ECHO_N)
     record(`echo 32 B p50 ${name}`, pct(lat, 50))
     record(`echo 32 B mean ${name}`, mean(lat))
     record(`echo 32 B CPU/rt ${name}`, (cpu() - c0) / ECHO_N)
   }
-  for (const kind of r % 2 === 0 ? ["async", "queue"] as const : ["queue", "async"] as const) {
+  for (const kind of !rows.includes("floor") ? [] : r % 2 === 0 ? ["async", "queue"] as const : ["queue", "async"] as const) {
     const c0 = cpu()
     const lat = await floor(kind, ECHO_N)
     record(`floor ${kind} p50`, pct(lat, 50))
     record(`floor ${kind} mean`, mean(lat))
     record(`floor ${kind} CPU/rt`, (cpu() - c0) / ECHO_N)
   }
-  for (const name of order) {
+  for (const name of rows.includes("feed") ? order : []) {
+    const c0 = cpu()
     const ms = await jetCount(libs[name]!, `/feed?n=${FEED_N}&size=120`, FEED_N, "json")
     record(`feed msgs/s ${name}`, FEED_N / (ms / 1000))
+    record(`feed CPU µs/msg ${name}`, (cpu() - c0) / FEED_N)
   }
-  for (const name of order) {
+  for (const name of rows.includes("large") ? order : []) {
+    const c0 = cpu()
     const ms = await jetCount(libs[name]!, `/large?n=${LARGE_N}&size=65536`, LARGE_N, "binary")
     record(`large MB/s ${name}`, (LARGE_N * 65536) / 1e6 / (ms / 1000))
+    record(`large CPU µs/msg ${name}`, (cpu() - c0) / LARGE_N)
   }
   process.stderr.write(`round ${r + 1}/${rounds}\n`)
 }
@@ -159,6 +164,16 @@ console.log(`rows over ${rounds} interleaved rounds: median (min–max)`)
 for (const [row, xs] of Object.entries(results)) {
   const f = (x: number) => (x >= 1000 ? x.toFixed(0) : x.toFixed(2))
   console.log(`${row.padEnd(28)} ${f(median(xs)).padStart(10)}  (${f(Math.min(...xs))}–${f(Math.max(...xs))})`)
+}
+// Paired: each round's new / old (the load changes between rounds more than between neighbours).
+console.log("paired new/old per round: median (min–max)")
+for (const row of Object.keys(results)) {
+  if (!row.endsWith(" new")) continue
+  const base = row.slice(0, -4)
+  const olds = results[`${base} old`]
+  if (olds === undefined) continue
+  const ratios = results[row]!.map((x, i) => x / olds[i]!)
+  console.log(`${base.padEnd(24)} ${median(ratios).toFixed(3).padStart(8)}  (${Math.min(...ratios).toFixed(3)}–${Math.max(...ratios).toFixed(3)})`)
 }
 blaster.kill()
 process.exit(0)
