@@ -7,30 +7,6 @@ import * as Stream from "effect/Stream"
 import type { OverflowPolicy } from "../MessageBuffer.js"
 import { END, endChunk, Failure, queueStrategy, ReceiveBacking } from "./receiveQueue.js"
 
-/**
- * Runs `f` once the current event-loop turn's I/O is processed: a consumer
- * woken this way takes everything the turn's socket reads delivered in one
- * chunk (with large messages, one per read, a wake-up per read would cost a
- * consumer step per message). `setImmediate` on Node (the check phase, still
- * in the same turn); a microtask where there is none (browsers, where
- * `setTimeout(0)` is clamped).
- */
-const afterTurn: (f: () => void) => void = (() => {
-  // One timer for every buffer that needs waking this turn (a multiplexer has one buffer per subscription).
-  let pending: Array<() => void> = []
-  const run = () => {
-    const batch = pending
-    pending = []
-    for (const f of batch) f()
-  }
-  const schedule = typeof globalThis.setImmediate === "function"
-    ? () => void globalThis.setImmediate(run)
-    : () => queueMicrotask(run)
-  return (f) => {
-    if (pending.push(f) === 1) schedule()
-  }
-})()
-
 /** @internal */
 export const strategyOf = (policy: OverflowPolicy): "sliding" | "dropping" | "suspend" => {
   switch (policy) {
@@ -104,7 +80,8 @@ export interface ReceiveBuffer<A, E> {
  * {@link ReceiveBacking}, with the strategy the overflow policy maps to, see
  * {@link queueStrategy}), filled synchronously by the transport callback with
  * `unsafeOffer` and drained by Effect consumers with `Queue.take` (`recv`)
- * and `Queue.takeAll` (the stream).
+ * and `Queue.takeAll` (the stream, woken by the backing once per event-loop
+ * turn: see `ReceiveBacking.awaitItems`).
  *
  * Effect's Queue hands an offer straight to a waiting taker, else to the
  * backing, whose `offer` applies the policy (evict, refuse and count, or, for
@@ -222,26 +199,12 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
   }
 
   /**
-   * Waits for the next message with `Queue.take`, then takes the rest of the
-   * turn's messages with it: the woken consumer puts the message back in
-   * front and waits for the end of the event-loop turn's I/O (see
-   * {@link afterTurn}), so that it takes every read of the turn as one chunk
-   * (with large messages, one per read, a wake-up per read would cost a
-   * consumer step per message). Interrupted meanwhile, it leaves the message
-   * queued.
+   * Waits for the next message (or the end), then takes again: woken once
+   * the event-loop turn's I/O is processed, the consumer takes every read of
+   * the turn as one chunk (see `ReceiveBacking.awaitItems`).
    */
   private get waitChunk(): Effect.Effect<Chunk.Chunk<A> | typeof endOfStream, E> {
-    if (this.chunkWait === undefined) {
-      const afterTurnTake = Effect.async<Chunk.Chunk<A> | typeof endOfStream, E>((resume) => {
-        afterTurn(() => resume(this.takeChunk))
-      })
-      this.chunkWait = Effect.flatMap(Queue.take(this.queue), (first) => {
-        if (first === END) return this.deliver(endChunk)
-        this.backing.unshiftAll([first])
-        return afterTurnTake
-      })
-    }
-    return this.chunkWait
+    return this.chunkWait ??= this.backing.awaitItems(this.takeChunk)
   }
 
   /**
