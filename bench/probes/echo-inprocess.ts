@@ -1,9 +1,10 @@
-// In-process echo through the whole client (a fake transport answering from `setImmediate`, no
-// socket): what `sendText` + `recv` cost per round trip, old vs new, against the same loop around a
-// bare fiber (`Effect.async` resume, or an Effect `Queue` read with `Queue.take`). Interleaved rounds.
+// In-process echo and feed through the whole client (a fake transport answering from `setImmediate`,
+// no socket): what `sendText` + `recv` cost per round trip, old vs new, against the same loop around
+// a bare fiber (`Effect.async` resume, or an Effect `Queue` read with `Queue.take`); and the CPU per
+// message of a JSON feed (500 per turn, or 1 per turn) through `messages`. Interleaved rounds.
 //
 //   node --import tsx bench/probes/echo-inprocess.ts [rounds=9] [oldSrc=/tmp/i20buf-old/src]
-import { Duration, Effect, Layer, Queue } from "effect"
+import { Duration, Effect, Layer, Queue, Stream } from "effect"
 import * as New from "../../src/index.js"
 import * as NewTransport from "../../src/Transport.js"
 
@@ -15,9 +16,27 @@ const N = 30_000
 const now = () => performance.now()
 const p50 = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
 
+const tick = JSON.stringify({ type: "tick", symbol: "BTC-USD", price: 43210.12, qty: 0.0153, ts: 1732500000000, seq: 1, pad: "x".repeat(20) })
+
 const fake = (T: typeof NewTransport) =>
   Layer.succeed(T.Transport, T.make("fake", (request) =>
-    Effect.succeed<NewTransport.Connection>({
+    Effect.sync((): NewTransport.Connection => {
+      // ws://fake/feed?n=&perTurn=: sends n ticks, perTurn per turn, once connected
+      const url = new URL(request.url)
+      if (url.pathname === "/feed") {
+        const n = Number(url.searchParams.get("n"))
+        const perTurn = Number(url.searchParams.get("perTurn"))
+        let sent = 0
+        const pump = () => {
+          for (let i = 0; i < perTurn && sent < n; i++, sent++) request.handlers.onMessage(tick)
+          if (sent < n) setImmediate(pump)
+        }
+        setImmediate(pump)
+      }
+      return connection(request)
+    })))
+
+const connection = (request: NewTransport.ConnectRequest): NewTransport.Connection => ({
       protocol: "",
       extensions: "",
       canPing: false,
@@ -30,7 +49,7 @@ const fake = (T: typeof NewTransport) =>
       pause: () => {},
       resume: () => {},
       close: () => Effect.succeed(true)
-    })))
+    })
 
 const libs = {
   old: { JetSocket: Old.JetSocket, layer: fake(OldTransport) },
@@ -51,6 +70,16 @@ const clientEcho = (lib: (typeof libs)["new"]) =>
     const c = process.cpuUsage(c0)
     return { p50: p50(lat), cpu: (c.user + c.system) / N }
   }).pipe(Effect.scoped, Effect.provide(lib.layer)) as Effect.Effect<{ p50: number; cpu: number }>)
+
+const feed = (lib: (typeof libs)["new"], n: number, perTurn: number) =>
+  Effect.runPromise(Effect.gen(function*() {
+    const c0 = process.cpuUsage()
+    const ws = yield* lib.JetSocket.connect(`ws://fake/feed?n=${n}&perTurn=${perTurn}`, { heartbeat: Duration.seconds(30) })
+    let count = 0
+    yield* ws.messages.pipe(Stream.take(n), Stream.runForEach(() => Effect.sync(() => void count++)))
+    const c = process.cpuUsage(c0)
+    return ((c.user + c.system) * 1000) / count
+  }).pipe(Effect.scoped, Effect.provide(lib.layer)) as Effect.Effect<number>)
 
 const floor = (kind: "async" | "queue") =>
   Effect.runPromise(Effect.gen(function*() {
@@ -97,6 +126,8 @@ for (let r = 0; r < rounds; r++) {
   for (const kind of r % 2 === 0 ? (["async", "queue"] as const) : (["queue", "async"] as const)) {
     record(`floor ${kind}`, await floor(kind))
   }
+  for (const name of names) (results[`feed 500/turn CPU ns/msg ${name}`] ??= []).push(await feed(libs[name], 100_000, 500))
+  for (const name of names) (results[`feed 1/turn CPU ns/msg ${name}`] ??= []).push(await feed(libs[name], 10_000, 1))
   process.stderr.write(`round ${r + 1}/${rounds}\n`)
 }
 console.log(`rows over ${rounds} interleaved rounds: median (min–max)`)
