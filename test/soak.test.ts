@@ -9,6 +9,8 @@ describe("soak (short)", () => {
       const result = yield* soak({ reconnectCycles: 100, poolCycles: 1000 })
       expect(result.reconnects).toBe(100)
       expect(result.echoes).toBe(2)
+      expect(result.poolErrors).toEqual({})
+      expect(result.poolTimeouts).toBeGreaterThan(0)
       expect(result.poolStats.active).toBe(0)
       expect(result.poolStats.waiting).toBe(0)
       expect(result.poolStats.closing).toBe(0)
