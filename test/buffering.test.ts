@@ -59,8 +59,10 @@ describe("receive buffer under a fast feed (100 000 × ~1 KiB) and a slow consum
       expect(dropped).toBe(TOTAL - capacity)
       // The coalesced events add up to the count (the last one fires after the burst).
       yield* until(() => Effect.sync(() => overflows.reduce((n, e) => n + e.dropped, 0) === dropped), 10_000)
+      // Coalesced per turn of the event loop (the feed writes 200 per turn): ~500 events measured (498–499),
+      // docs/buffering.md; at most one per 100 drops on average allows for reads split across turns.
       expect(overflows.length).toBeGreaterThan(0)
-      expect(overflows.length).toBeLessThan(dropped / 10)
+      expect(overflows.length).toBeLessThanOrEqual(dropped / 100)
       expect(overflows.every((e) => e.policy === "drop_oldest")).toBe(true)
       const stats = yield* ws.stats
       expect(stats.bufferSize).toBe(capacity)
@@ -79,7 +81,7 @@ describe("receive buffer under a fast feed (100 000 × ~1 KiB) and a slow consum
       const dropped = (yield* ws.stats).dropped
       expect(dropped).toBe(TOTAL - capacity)
       yield* until(() => Effect.sync(() => overflows.reduce((n, e) => n + e.dropped, 0) === dropped), 10_000)
-      expect(overflows.length).toBeLessThan(dropped / 10)
+      expect(overflows.length).toBeLessThanOrEqual(dropped / 100)
       expect(overflows.every((e) => e.policy === "drop_newest")).toBe(true)
       const delivered = Chunk.toReadonlyArray(yield* ws.messages.pipe(Stream.take(capacity), Stream.runCollect))
       expect(delivered.map((m) => m.seq)).toEqual(Array.from({ length: capacity }, (_, i) => i + 1))
@@ -165,8 +167,9 @@ describe("receive buffer under a fast feed (100 000 × ~1 KiB) and a slow consum
           `heap growth: live (after gc) peak ${liveGrowthMb.toFixed(1)} MB, sampled peak incl. garbage ${growthMb.toFixed(1)} MB`
       )
       expect(feedMb).toBeGreaterThan(95)
-      // What the client holds stays far below the feed (a buffer's worth of messages, ~1 MB, plus runtime noise).
-      expect(liveGrowthMb).toBeLessThan(feedMb / 5)
+      // What the client holds is about a buffer's worth of messages (~1 MB): 1.6–1.7 MB measured live
+      // (after gc), docs/buffering.md; bounded at 5 MB (~5 % of the 97.5 MB feed).
+      expect(liveGrowthMb).toBeLessThan(5)
     }))
 
   live("backpressure: a consumer stalled longer than the heartbeat timeout does not cause a reconnect", () =>
