@@ -3,9 +3,10 @@
  * that active handles are back to baseline and the heap did not grow.
  *
  * Run: `npm run soak` (i.e. `node --expose-gc --import tsx bench/soak.ts`).
- * Exit 1 if handles differ from the baseline, a fiber it started is still alive, or the heap grew > 20 MB.
+ * Exit 1 if handles differ from the baseline, a fiber it started is still alive, the heap grew > 20 MB,
+ * a lease failed with anything but the soak's own timeout, or an echo came back wrong.
  */
-import { Duration, Effect, Supervisor } from "effect"
+import { Cause, Duration, Effect, Either, Supervisor } from "effect"
 import * as ConnectionPool from "../src/ConnectionPool.js"
 import * as JetSocket from "../src/JetSocket.js"
 import * as NodeTransport from "../src/NodeTransport.js"
@@ -48,7 +49,10 @@ export interface SoakResult {
   readonly reconnects: number
   readonly echoes: number
   readonly poolCycles: number
+  /** Leases cut short by the soak's own random timeout (expected). */
   readonly poolTimeouts: number
+  /** Any other lease failure, counted by error tag: the soak fails unless this is empty. */
+  readonly poolErrors: Readonly<Record<string, number>>
   readonly poolStats: ConnectionPool.PoolStats
   readonly elapsedMs: number
   /** Fibers started during the soak (client loops, heartbeats, pool timers…) still alive afterwards. */
@@ -111,27 +115,40 @@ const cycles = (options: { readonly reconnectCycles: number; readonly poolCycles
     }))
 
     // Phase 2: pool cycles with random interruption.
-    const { poolStats, poolTimeouts } = yield* Effect.scoped(Effect.gen(function*() {
+    const { poolErrors, poolStats, poolTimeouts } = yield* Effect.scoped(Effect.gen(function*() {
       const server = yield* TestServer.make({ handler: TestServer.echo })
       const pool = yield* ConnectionPool.make({ baseUrl: server.url, maxConnections: 5 })
       const random = prng(8)
       let timeouts = 0
+      const errors: Record<string, number> = {}
+      const count = (error: { readonly _tag: string }) => {
+        errors[error._tag] = (errors[error._tag] ?? 0) + 1
+      }
       const cycle = (i: number) =>
         Effect.gen(function*() {
           const lease = Effect.scoped(Effect.gen(function*() {
             const ws = yield* pool.acquire(i % 3 === 0 ? "/b" : "/a")
             if (i % 20 === 0) {
               yield* ws.send({ i })
-              yield* ws.recv({ timeout: "10 seconds" })
+              const reply = yield* ws.recv({ timeout: "10 seconds" })
+              // A reused connection never carries a reply meant for an earlier borrower.
+              if ((reply as { i?: number } | undefined)?.i !== i) {
+                return yield* Effect.dieMessage(`pool echo mismatch at cycle ${i}: ${JSON.stringify(reply)}`)
+              }
             } else {
               yield* Effect.yieldNow()
             }
           }))
           if (random() < 0.3) {
-            const r = yield* lease.pipe(Effect.timeout(Duration.micros(BigInt(Math.floor(random() * 2000)))), Effect.option)
-            if (r._tag === "None") timeouts++
+            // Cut short by a random timeout (the lease is interrupted): the one expected failure.
+            const r = yield* lease.pipe(Effect.timeout(Duration.micros(BigInt(Math.floor(random() * 2000)))), Effect.either)
+            if (Either.isLeft(r)) {
+              if (Cause.isTimeoutException(r.left)) timeouts++
+              else count(r.left)
+            }
           } else {
-            yield* lease
+            const r = yield* Effect.either(lease)
+            if (Either.isLeft(r)) count(r.left)
           }
         })
       yield* Effect.forEach(Array.from({ length: options.poolCycles }, (_, i) => i), cycle, {
@@ -141,13 +158,14 @@ const cycles = (options: { readonly reconnectCycles: number; readonly poolCycles
       yield* server.waitUntil(() => Effect.runSync(pool.stats).closing === 0, "10 seconds").pipe(
         Effect.orDieWith(() => new Error(`pool closes did not finish: ${JSON.stringify(Effect.runSync(pool.stats))}`))
       )
-      return { poolStats: yield* pool.stats, poolTimeouts: timeouts }
+      return { poolStats: yield* pool.stats, poolTimeouts: timeouts, poolErrors: errors }
     }))
     return {
       reconnects,
       echoes,
       poolCycles: options.poolCycles,
       poolTimeouts,
+      poolErrors,
       poolStats,
       elapsedMs: Date.now() - started
     }
@@ -176,14 +194,17 @@ const main = async () => {
   const heapAfter = process.memoryUsage().heapUsed
   const grew = heapAfter - heapBefore
   console.log(`reconnect cycles: ${result.reconnects} (echoes ${result.echoes})`)
-  console.log(`pool cycles: ${result.poolCycles} (timed out ${result.poolTimeouts})`, result.poolStats)
+  console.log(
+    `pool cycles: ${result.poolCycles} (timed out ${result.poolTimeouts}, other errors ${JSON.stringify(result.poolErrors)})`,
+    result.poolStats
+  )
   console.log(`elapsed: ${(result.elapsedMs / 1000).toFixed(1)} s`)
   console.log(`live fibers after: ${result.liveFibers}`)
   console.log("handles before:", before)
   console.log("handles after: ", after)
   console.log(`heap before: ${mb(heapBefore)} MB, after: ${mb(heapAfter)} MB (delta ${mb(grew)} MB)`)
   const ok = withinBaseline(before, after) && grew <= 20 * 1024 * 1024 && result.poolStats.active === 0 &&
-    result.poolStats.waiting === 0 && result.liveFibers === 0
+    result.poolStats.waiting === 0 && result.liveFibers === 0 && Object.keys(result.poolErrors).length === 0
   console.log(ok ? "SOAK OK" : "SOAK FAILED")
   if (!(globalThis as { gc?: unknown }).gc) console.log("(note: run with --expose-gc for meaningful heap figures)")
   process.exit(ok ? 0 : 1)

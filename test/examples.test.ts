@@ -111,10 +111,18 @@ describe("examples: Promise API and Multiplex", () => {
     expect(stdout).toContain("promise-api: refused as expected (ConnectionRefusedError")
   }, 120_000)
 
-  it("multiplex-trades: re-subscribes each active channel once after a drop", () => {
+  it("multiplex-trades: re-subscribes each active channel once after a drop, not the one given up", () => {
     const { code, stdout, stderr } = run("examples/multiplex-trades.ts", ["--duration", "6"])
     expect(stderr).toBe("")
     expect(code).toBe(0)
-    expect(stdout).toContain("multiplex-trades:")
+    // One drop (at 30 % of the run) while 4 channels are active (3 trades + 1 ticker): 4 subscribe
+    // messages at the start, 4 after the one reconnect; the ticker is given up at 50 % and stays gone.
+    expect(number(stdout, /(\d+) reconnect\(s\)/)).toBe(1)
+    expect(number(stdout, /(\d+) subscribe messages/)).toBe(8)
+    expect(number(stdout, /(\d+) active subscriptions/)).toBe(3)
+    expect(stdout).toContain("unsubscribed btcusdt@miniticker; active: btcusdt@trade, ethusdt@trade, solusdt@trade")
+    for (const channel of ["btcusdt@trade", "ethusdt@trade", "solusdt@trade"]) {
+      expect(number(stdout, new RegExp(`${channel} +(\\d+) messages`))).toBeGreaterThan(0)
+    }
   }, 120_000)
 })
