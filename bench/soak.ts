@@ -6,7 +6,7 @@
  * Exit 1 if handles differ from the baseline, a fiber it started is still alive, the heap grew > 20 MB,
  * a lease failed with anything but the soak's own timeout, or an echo came back wrong.
  */
-import { Cause, Duration, Effect, Either, Supervisor } from "effect"
+import { Cause, Duration, Effect, Either, type Fiber, FiberRef, Supervisor } from "effect"
 import * as ConnectionPool from "../src/ConnectionPool.js"
 import * as JetSocket from "../src/JetSocket.js"
 import * as NodeTransport from "../src/NodeTransport.js"
@@ -55,6 +55,14 @@ export interface SoakResult {
   readonly poolErrors: Readonly<Record<string, number>>
   readonly poolStats: ConnectionPool.PoolStats
   readonly elapsedMs: number
+  /**
+   * Fibers the soak's `Supervisor` saw alive while the reconnect client sat
+   * connected and idle after its last cycle: only the heartbeat timer's (its
+   * loop, and the two sides of the race its sleep is while it waits: at most
+   * 3; an idle client holds no fiber of its own). More than 0 shows the
+   * supervisor sees the shared heartbeat machinery too.
+   */
+  readonly idleFibers: number
   /** Fibers started during the soak (client loops, heartbeats, pool timers…) still alive afterwards. */
   readonly liveFibers: number
 }
@@ -67,7 +75,7 @@ export interface SoakResult {
 export const soak = (options: { readonly reconnectCycles: number; readonly poolCycles: number }) =>
   Effect.gen(function*() {
     const supervisor = yield* Supervisor.track
-    const result = yield* cycles(options).pipe(Effect.supervised(supervisor))
+    const result = yield* cycles(options, supervisor).pipe(Effect.supervised(supervisor))
     // Interrupted fibers finish asynchronously: give them a moment (real time, bounded).
     let live = (yield* supervisor.value).length
     for (let i = 0; i < 100 && live > 0; i++) {
@@ -77,17 +85,25 @@ export const soak = (options: { readonly reconnectCycles: number; readonly poolC
     return { ...result, liveFibers: live } satisfies SoakResult
   })
 
-const cycles = (options: { readonly reconnectCycles: number; readonly poolCycles: number }) =>
+const cycles = (
+  options: { readonly reconnectCycles: number; readonly poolCycles: number },
+  supervisor: Supervisor.Supervisor<Array<Fiber.RuntimeFiber<any, any>>>
+) =>
   Effect.gen(function*() {
     const started = Date.now()
     let reconnects = 0
     let echoes = 0
+    let idleFibers = -1
     // Phase 1: reconnect cycles (own scope, so everything is closed afterwards).
     yield* Effect.scoped(Effect.gen(function*() {
-      const server = yield* TestServer.make({ handler: TestServer.echo })
+      // the server's fibers are not the library's: kept out of the supervisor's count
+      const server = yield* TestServer.make({ handler: TestServer.echo }).pipe(
+        Effect.locally(FiberRef.currentSupervisor, Supervisor.none)
+      )
       const ws = yield* JetSocket.connect(server.url, {
         reconnect: { base: "1 millis", jitter: false, resetAfter: "1 millis" },
-        heartbeat: false
+        // on, but never due during the soak: its timer entry (and the shared timer fiber) exist, no ping is sent
+        heartbeat: "10 minutes"
       })
       for (let i = 0; i < options.reconnectCycles; i++) {
         const before = server.upgradeCount()
@@ -111,6 +127,15 @@ const cycles = (options: { readonly reconnectCycles: number; readonly poolCycles
           }
           echoes++
         }
+      }
+      // Connected and idle: what is alive is the heartbeat timer's. The
+      // connecting fiber may still be finishing its last step: wait (bounded)
+      // for the count to come down to the timer's (at most 3).
+      const alive = Effect.map(supervisor.value, (fibers) => fibers.filter((f) => f.unsafePoll() === null).length)
+      idleFibers = yield* alive
+      for (let i = 0; i < 100 && idleFibers > 3; i++) {
+        yield* Effect.promise(() => new Promise((r) => setTimeout(r, 20)))
+        idleFibers = yield* alive
       }
     }))
 
@@ -163,6 +188,7 @@ const cycles = (options: { readonly reconnectCycles: number; readonly poolCycles
     return {
       reconnects,
       echoes,
+      idleFibers,
       poolCycles: options.poolCycles,
       poolTimeouts,
       poolErrors,
