@@ -188,7 +188,7 @@ export const runPlan = (block: Block): RunPlan => {
   const seconds = /\bfor=(\d+)\b/.exec(block.info)
   if (run === null) {
     return programCall.test(block.code)
-      ? { _tag: "Invalid", message: `a complete program: say how it runs (\`\`\`ts run=<${serverNames.join("|")}> [for=N]) or \`\`\`ts no-run` }
+      ? { _tag: "Invalid", message: `a complete program: say how it runs (\`\`\`ts run=<${[...serverNames, "self"].join("|")}> [for=N]) or \`\`\`ts no-run` }
       : { _tag: "None" }
   }
   const server = run[1] === "self" ? "self" : serverNames.find((name) => name === run[1])
