@@ -25,9 +25,11 @@
  * on 127.0.0.1: every ws:// / wss:// URL of the block (Binance, example.com,
  * 127.0.0.1:8080…) is rewritten to the server's address, path and query kept,
  * so no program touches the network. The program's top-level run call is
- * replaced by scripts/docs-harness.ts's `run`, and the block runs as a child
- * process (node --import tsx). It passes when it exits 0 within 60 s, logged
- * nothing at level ERROR or FATAL, and connected to the server at least once.
+ * replaced by scripts/docs-harness.ts's `run`, and scripts/docs-runner.ts runs
+ * the programs one after the other in one child process (node --import tsx).
+ * One passes when it succeeds within 60 s, logged nothing at level ERROR or
+ * FATAL, threw no stray exception, and its server accepted a connection while
+ * it ran.
  *
  * A block importing `@effect/vitest` is a test file: all of them run in one
  * vitest run (with `jetsocket*` aliased to `src/`) and must pass.
@@ -249,35 +251,48 @@ const runAll = async (only: ReadonlyArray<string>): Promise<number> => {
   const { Effect, Exit, Scope } = await import("effect")
   const { start } = await import("./docs-servers.js")
   const scope = Effect.runSync(Scope.make())
-  const servers = await Effect.runPromise(Scope.extend(start(), scope))
+  const { connectedAt, servers } = await Effect.runPromise(Scope.extend(start(), scope))
   const harness = path.join(root, "scripts", "docs-harness.ts")
   let failures = problems.length
   try {
-    for (const { block, forSeconds, server } of programs) {
+    // Every program in one child process (scripts/docs-runner.ts), one after the other.
+    const manifest = programs.map(({ block, forSeconds, server }) => {
       // run=self: the block starts its own servers (the test kit); its URLs are left alone.
-      const target = server === "self" ? undefined : servers[server]
       const file = path.join(runDir, moduleName(block))
-      fs.writeFileSync(file, runnable(block.code, target === undefined ? undefined : `ws://127.0.0.1:${target.port}`, harness))
-      const before = target?.upgradeCount() ?? 0
-      const started = Date.now()
-      const result = await runChild(
-        ["--import", "tsx", file],
-        { TSX_TSCONFIG_PATH: path.join(out, "tsconfig.json"), JETSOCKET_DOCS_RUN_FOR: String(forSeconds ?? 0) },
-        60_000
-      )
+      const url = server === "self" ? undefined : `ws://127.0.0.1:${servers[server].port}`
+      fs.writeFileSync(file, runnable(block.code, url, harness))
+      return { file, forSeconds }
+    })
+    fs.writeFileSync(path.join(runDir, "manifest.json"), JSON.stringify(manifest))
+    const result = await runChild(
+      ["--import", "tsx", path.join(root, "scripts", "docs-runner.ts"), path.join(runDir, "manifest.json")],
+      { TSX_TSCONFIG_PATH: path.join(out, "tsconfig.json") },
+      60_000 * (programs.length + 1)
+    )
+    const reports = new Map<number, { ok: boolean; startedAt: number; endedAt: number; output: string }>()
+    for (const line of result.output.split("\n")) {
+      if (!line.startsWith("{\"index\"")) continue
+      const report = JSON.parse(line) as { index: number; ok: boolean; startedAt: number; endedAt: number; output: string }
+      reports.set(report.index, report)
+    }
+    for (const [index, { block, forSeconds, server }] of programs.entries()) {
       const where = `${block.file}:${block.line - 1} (run=${server}${forSeconds === undefined ? "" : ` for=${forSeconds}`})`
-      const why = result.code !== 0
-        ? `exit code ${result.code}`
-        : /level=(ERROR|FATAL)/.test(result.output)
+      const report = reports.get(index)
+      const why = report === undefined
+        ? `no result (the runner ended: exit code ${result.code})`
+        : !report.ok
+        ? "failed"
+        : /level=(ERROR|FATAL)/.test(report.output)
         ? "logged an error"
-        : target !== undefined && target.upgradeCount() === before
+        : server !== "self" && !connectedAt[server].some((t) => t >= report.startedAt && t <= report.endedAt)
         ? "never connected to the local server"
         : undefined
       if (why === undefined) {
-        console.log(`ran ${where} in ${((Date.now() - started) / 1000).toFixed(1)} s`)
+        console.log(`ran ${where} in ${((report!.endedAt - report!.startedAt) / 1000).toFixed(1)} s`)
       } else {
         failures++
-        console.log(`FAILED ${where}: ${why}\n${result.output.trim().split("\n").slice(-30).map((l) => `  | ${l}`).join("\n")}`)
+        const shown = report?.output ?? result.output
+        console.log(`FAILED ${where}: ${why}\n${shown.trim().split("\n").slice(-30).map((l) => `  | ${l}`).join("\n")}`)
       }
     }
   } finally {

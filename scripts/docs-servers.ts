@@ -130,10 +130,25 @@ const handlers: Record<ServerName, TestServer.Handler> = {
   "ticks-with-invalid": ticks(10)
 }
 
+export interface DocsServers {
+  readonly servers: Record<ServerName, TestServer.TestServer>
+  /** When each server accepted a connection (epoch ms): a program ran against it if one falls in its run. */
+  readonly connectedAt: Record<ServerName, Array<number>>
+}
+
 /** Starts one server per name (closed with the scope). */
-export const start = (): Effect.Effect<Record<ServerName, TestServer.TestServer>, never, Scope.Scope> =>
+export const start = (): Effect.Effect<DocsServers, never, Scope.Scope> =>
   Effect.gen(function*() {
     const servers = {} as Record<ServerName, TestServer.TestServer>
-    for (const name of serverNames) servers[name] = yield* TestServer.make({ handler: handlers[name] })
-    return servers
+    const connectedAt = {} as Record<ServerName, Array<number>>
+    for (const name of serverNames) {
+      const times: Array<number> = (connectedAt[name] = [])
+      servers[name] = yield* TestServer.make({
+        handler: (connection) => {
+          times.push(Date.now())
+          handlers[name](connection)
+        }
+      })
+    }
+    return { servers, connectedAt }
   })
