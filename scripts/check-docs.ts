@@ -317,7 +317,8 @@ export default defineConfig({
 `
     )
     const result = await runChild([path.join(root, "node_modules", "vitest", "vitest.mjs"), "run", "--config", config], {}, 300_000)
-    const summary = result.output.split("\n").filter((l) => /Tests |Test Files |FAIL|✓|×/.test(l))
+    // eslint-disable-next-line no-control-regex
+    const summary = result.output.replace(/\x1b\[[0-9;]*m/g, "").split("\n").filter((l) => /Tests |Test Files |FAIL|✓|×/.test(l))
     if (result.code === 0) {
       console.log(`ran ${tests.length} test block(s) with vitest:\n${summary.map((l) => `  ${l.trim()}`).join("\n")}`)
     } else {
