@@ -320,11 +320,17 @@ const scale = async (port: number) => {
   }
 }
 
+/** The pids of the spinners started (written to the results, so a test can check exactly those are gone). */
+const spinnerPids: Array<number> = []
+
 /** One nice-19 spinner per CPU (see `busyCpus`); returns what stops them. */
 const keepCpusBusy = (): (() => void) => {
   const spinners = os.cpus().map(() => {
     const child = spawn(process.execPath, ["-e", "for (;;);"], { stdio: "ignore" })
-    if (child.pid !== undefined) os.setPriority(child.pid, 19)
+    if (child.pid !== undefined) {
+      os.setPriority(child.pid, 19)
+      spinnerPids.push(child.pid)
+    }
     return child
   })
   return () => spinners.forEach((child) => child.kill("SIGKILL"))
@@ -372,6 +378,7 @@ const main = async () => {
     largeRuns: LARGE_RUNS,
     segments: SEGMENTS,
     busyCpus,
+    spinnerPids,
     quick,
     baseline: baseline ?? null,
     date: new Date().toISOString(),

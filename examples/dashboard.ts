@@ -45,7 +45,8 @@ const program = Effect.gen(function*() {
 
   const subscribe = JSON.stringify({ method: "SUBSCRIBE", params: wanted.map((s) => `${s.toLowerCase()}@miniTicker`), id: 1 })
   yield* ws.onConnect((ctx) => ctx.sendText(subscribe))
-  yield* ws.sendText(subscribe, { queue: false })
+  // Not connected any more? Then the hook subscribes on the next connection.
+  yield* ws.sendText(subscribe, { queue: false }).pipe(Effect.catchTag("InvalidStateError", () => Effect.void))
 
   const latest = new Map<string, MiniTicker>()
   let updates = 0

@@ -136,7 +136,8 @@ const program = Effect.gen(function*() {
   const note = (line: string) => {
     const t = ((Date.now() - started) / 1000).toFixed(1).padStart(5)
     recent.push(`${t}s  ${line}`)
-    if (recent.length > 6) recent.shift()
+    // Kept for the tallest terminal; render shows as many as the screen has room for.
+    if (recent.length > 200) recent.shift()
     if (!tty) console.log(`[${t}s] ${line}`)
   }
   const events = yield* ws.subscribeEvents
@@ -244,7 +245,9 @@ const program = Effect.gen(function*() {
     }
     lines.push("")
     lines.push(bold("events"))
-    for (const line of recent) lines.push(dim(line))
+    // Fill the rest of the screen (at least 6 lines), newest last; one row spare for the cursor.
+    const room = Math.max(6, (process.stdout.rows ?? 24) - lines.length - 1)
+    for (const line of recent.slice(-room)) lines.push(dim(line))
     process.stdout.write(`\x1b[H\x1b[J${lines.join("\n")}\n`)
   })
 

@@ -47,12 +47,13 @@ const program = Effect.gen(function*() {
   )
 
   let id = 0
-  const subscribe = (send: (text: string) => Effect.Effect<void, unknown>) =>
+  const subscribe = <E>(send: (text: string) => Effect.Effect<void, E>) =>
     Effect.forEach(symbols, (s) => send(JSON.stringify({ method: "SUBSCRIBE", params: [`${s}@trade`], id: ++id })), {
       discard: true
     })
   yield* ws.onConnect((ctx) => subscribe(ctx.sendText).pipe(Effect.orDie))
-  yield* subscribe((text) => ws.sendText(text, { queue: false }))
+  // `queue: false`: if the first connection dropped already, the hook subscribes on the next one.
+  yield* subscribe((text) => ws.sendText(text, { queue: false })).pipe(Effect.catchTag("InvalidStateError", () => Effect.void))
 
   const perSymbol = new Map<string, { trades: number; volume: number; notional: number; last: number }>()
   let printed = 0

@@ -69,9 +69,14 @@ export interface FaultProxy {
   /** `ws://127.0.0.1:<port>` */
   readonly url: string
   readonly port: number
-  /** Applies `fault` to every currently open proxied connection. */
-  readonly inject: (fault: Fault) => void
-  /** How many faults were injected. */
+  /**
+   * Applies `fault` to every currently open proxied connection and returns how
+   * many it hit: 0 when none was open (e.g. while the client is between
+   * connections), so a test can count only the faults that reached a
+   * connection.
+   */
+  readonly inject: (fault: Fault) => number
+  /** How many faults were injected (whether or not they hit a connection). */
   readonly faults: () => number
   /** How many connections were accepted. */
   readonly connections: () => number
@@ -242,7 +247,9 @@ export const make = (options: FaultProxy.Options): Effect.Effect<FaultProxy, nev
           port,
           inject: (fault) => {
             injected++
-            for (const pipe of Array.from(pipes)) apply(pipe, fault)
+            const open = Array.from(pipes).filter((pipe) => !pipe.client.destroyed && !pipe.server.destroyed)
+            for (const pipe of open) apply(pipe, fault)
+            return open.length
           },
           faults: () => injected,
           connections: () => accepted

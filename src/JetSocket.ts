@@ -308,9 +308,10 @@ export const connect: <A = unknown, I = any>(
 ) => Effect.Effect<JetSocket<A>, JetSocketError, Scope.Scope | Transport> = internal.connect
 
 /**
- * Like {@link connect}, but returns at once while the first connection is
- * still being made (state `Connecting`); `ws.ready` waits for it. Useful to
- * observe every state and event from the very start. Invalid options are
+ * Like {@link connect}, but returns at once, in state `Idle`: the first
+ * connect attempt starts on a forked fiber (state `Connecting` as soon as it
+ * runs), and `ws.ready` waits for the first connection. Useful to observe
+ * every state and event from the very start. Invalid options are
  * a defect, as with {@link connect}.
  *
  * @since 0.1.0

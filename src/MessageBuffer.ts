@@ -1,16 +1,15 @@
 /**
  * Bounded buffers and their overflow policies.
  *
- * The receive buffer between the socket and `messages` is a bounded queue
- * whose behaviour when full is the overflow policy (named after the matching
- * Effect queue strategy):
+ * The receive buffer between the socket and `messages` is a bounded Effect
+ * `Queue`, made with the queue strategy its overflow policy maps to:
  *
- * | policy           | strategy   | when full                                               |
- * |------------------|------------|---------------------------------------------------------|
- * | `"drop_oldest"`  | sliding    | the oldest message is evicted and counted               |
- * | `"drop_newest"`  | dropping   | the incoming message is discarded and counted           |
- * | `"error"`        | dropping   | `messages` fails with `BufferOverflowError { capacity }`|
- * | `"backpressure"` | suspend    | socket reading pauses until there is room (lossless)    |
+ * | policy           | strategy      | when full                                               |
+ * |------------------|---------------|---------------------------------------------------------|
+ * | `"drop_oldest"`  | sliding       | the oldest message is evicted and counted               |
+ * | `"drop_newest"`  | dropping      | the incoming message is discarded and counted           |
+ * | `"error"`        | dropping      | `messages` fails with `BufferOverflowError { capacity }`|
+ * | `"backpressure"` | back-pressure | socket reading pauses until there is room (lossless)    |
  *
  * The default is `"backpressure"`: nothing is lost unless the user opts into
  * dropping, and memory stays bounded because the socket stops being read.
@@ -90,7 +89,9 @@ export interface ReplayConfig<A = any> {
 export const defaults = { capacity: 1000, overflowPolicy: "backpressure" as OverflowPolicy } as const
 
 /**
- * The Effect queue strategy (`Queue`/`Mailbox`) each policy behaves like.
+ * The name of the Effect queue strategy each policy's buffer is made with
+ * (`"suspend"`: `Queue.backPressureStrategy()`, `"sliding"`:
+ * `Queue.slidingStrategy()`, `"dropping"`: `Queue.droppingStrategy()`).
  *
  * @since 0.1.0
  * @category getters
@@ -119,9 +120,9 @@ export const resolve = <A>(option: number | BufferConfig<A> | undefined): {
 }
 
 /**
- * A bounded receive buffer, fed synchronously from a socket callback and
- * drained as a `Stream`. Used by the client and by each multiplexed
- * subscription.
+ * A bounded receive buffer (an Effect `Queue` with the policy's strategy),
+ * fed synchronously from a socket callback and drained by `recv` or as a
+ * `Stream`. Used by the client and by each multiplexed subscription.
  *
  * @since 0.1.0
  * @category models

@@ -147,7 +147,13 @@ const connectWith = (construct: (url: string, protocols?: string | Array<string>
           const data = event.data
           if (byteLength(data) > maxMessageSize) {
             tooBig ??= new InvalidFrameError({ closeCode: 1009, reason: `message of ${byteLength(data)} bytes exceeds maxMessageSize ${maxMessageSize}`, url })
-            return socket.close(1009, "message too big")
+            // The WHATWG API (browsers, Node 22+'s global WebSocket) sends only 1000 and
+            // 3000–4999 and throws on 1009, inside this listener: close without a code there.
+            try {
+              return socket.close(1009, "message too big")
+            } catch {
+              return socket.close()
+            }
           }
           handlers.onMessage(typeof data === "string" ? data : new Uint8Array(data))
         }

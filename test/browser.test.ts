@@ -8,7 +8,22 @@ import { gzipSync } from "node:zlib"
 import { chromium } from "playwright-core"
 import * as TestServer from "../src/TestServer.js"
 
-const CHROMIUM = "/usr/bin/chromium"
+/**
+ * The browser round trip drives a system Chromium (playwright-core downloads
+ * nothing). `JETSOCKET_CHROMIUM` overrides the path (set it to a missing file
+ * to try the no-Chromium path). Without Chromium the test is skipped with a
+ * printed line, so `npm test` passes on a fresh machine; under `CI=true`
+ * (`.ci/run`, which installs Debian's chromium) it is required and fails.
+ */
+const CHROMIUM = process.env.JETSOCKET_CHROMIUM ?? "/usr/bin/chromium"
+const REQUIRED = process.env.CI === "true"
+const HAS_CHROMIUM = existsSync(CHROMIUM)
+if (!HAS_CHROMIUM && !REQUIRED) {
+  console.log(
+    `browser test skipped: no Chromium at ${CHROMIUM}. To run it: apt-get install chromium ` +
+      "(or set JETSOCKET_CHROMIUM=/path/to/chromium); under CI=true it is required."
+  )
+}
 
 /** Serves the bundled test page on 127.0.0.1. */
 const servePage = (script: string) =>
@@ -48,12 +63,15 @@ describe("browser", () => {
     const gzip = gzipSync(bytes).length
     // Reported in docs/platforms.md; printed so CI logs carry the figure.
     console.log(`browser bundle (src/web.ts, all exports): ${bytes.length} B minified, ${gzip} B gzip`)
-    expect(gzip).toBeGreaterThan(0)
+    // 96 732 B gzip measured (docs/performance.md): a regression of more than ~14 % fails
+    expect(gzip).toBeGreaterThan(50_000)
+    expect(gzip).toBeLessThanOrEqual(110_000)
   })
 
-  it.scopedLive("round trip, reconnect after a server drop, and a typed error, in headless Chromium", () =>
+  // Runs when Chromium is there, and always under CI=true (where a missing Chromium fails it).
+  it.scopedLive.runIf(HAS_CHROMIUM || REQUIRED)("round trip, reconnect after a server drop, and a typed error, in headless Chromium", () =>
     Effect.gen(function*() {
-      expect(existsSync(CHROMIUM), `${CHROMIUM} is missing: .ci/run installs Debian's chromium`).toBe(true)
+      expect(existsSync(CHROMIUM), `${CHROMIUM} is missing (CI=true requires it): apt-get install chromium, or set JETSOCKET_CHROMIUM`).toBe(true)
       const bundle = yield* Effect.promise(() =>
         esbuild.build({
           entryPoints: ["test/browser/page.ts"],

@@ -59,8 +59,10 @@ describe("receive buffer under a fast feed (100 000 × ~1 KiB) and a slow consum
       expect(dropped).toBe(TOTAL - capacity)
       // The coalesced events add up to the count (the last one fires after the burst).
       yield* until(() => Effect.sync(() => overflows.reduce((n, e) => n + e.dropped, 0) === dropped), 10_000)
+      // Coalesced per turn of the event loop (the feed writes 200 per turn): ~500 events measured (498–499),
+      // docs/buffering.md; at most one per 100 drops on average allows for reads split across turns.
       expect(overflows.length).toBeGreaterThan(0)
-      expect(overflows.length).toBeLessThan(dropped / 10)
+      expect(overflows.length).toBeLessThanOrEqual(dropped / 100)
       expect(overflows.every((e) => e.policy === "drop_oldest")).toBe(true)
       const stats = yield* ws.stats
       expect(stats.bufferSize).toBe(capacity)
@@ -79,7 +81,7 @@ describe("receive buffer under a fast feed (100 000 × ~1 KiB) and a slow consum
       const dropped = (yield* ws.stats).dropped
       expect(dropped).toBe(TOTAL - capacity)
       yield* until(() => Effect.sync(() => overflows.reduce((n, e) => n + e.dropped, 0) === dropped), 10_000)
-      expect(overflows.length).toBeLessThan(dropped / 10)
+      expect(overflows.length).toBeLessThanOrEqual(dropped / 100)
       expect(overflows.every((e) => e.policy === "drop_newest")).toBe(true)
       const delivered = Chunk.toReadonlyArray(yield* ws.messages.pipe(Stream.take(capacity), Stream.runCollect))
       expect(delivered.map((m) => m.seq)).toEqual(Array.from({ length: capacity }, (_, i) => i + 1))
@@ -165,23 +167,29 @@ describe("receive buffer under a fast feed (100 000 × ~1 KiB) and a slow consum
           `heap growth: live (after gc) peak ${liveGrowthMb.toFixed(1)} MB, sampled peak incl. garbage ${growthMb.toFixed(1)} MB`
       )
       expect(feedMb).toBeGreaterThan(95)
-      // What the client holds stays far below the feed (a buffer's worth of messages, ~1 MB, plus runtime noise).
-      expect(liveGrowthMb).toBeLessThan(feedMb / 5)
+      // What the client holds is about a buffer's worth of messages (~1 MB) plus what is in flight:
+      // 1.6–6.9 MB measured live (after gc): ~1.7 MB when the run is slow, ~6–7 MB when it is fast
+      // (more in flight per stall), docs/buffering.md; bounded at 10 MB (~10 % of the 97.5 MB feed).
+      expect(liveGrowthMb).toBeLessThan(10)
     }))
 
   live("backpressure: a consumer stalled longer than the heartbeat timeout does not cause a reconnect", () =>
     Effect.gen(function*() {
-      const total = 3000
+      // Small enough that, once reading resumes, working through what the kernel buffered meanwhile
+      // takes well under the pong timeout even on a loaded machine (docs/buffering.md: a late pong
+      // behind a large backlog is the one case this does not cover; 3000 messages and a 250 ms
+      // timeout reconnected once in a full run on the shared 2-core machine).
+      const total = 1000
       const server = yield* TestServer.make({
         handler: TestServer.sequenced({ to: total, batch: 200, make: () => ({ pad: PAD }) })
       })
       const ws = yield* JetSocket.connect<Item>(server.url, {
         buffer: { capacity: 100, overflowPolicy: "backpressure" },
-        heartbeat: { interval: "100 millis", timeout: "250 millis" }
+        heartbeat: { interval: "100 millis", timeout: "500 millis" }
       })
-      // Stall: the buffer fills, reading pauses, pongs stay unread for 1.5 s (6 × the timeout).
+      // Stall: the buffer fills, reading pauses, pongs stay unread for 3 s (6 × the timeout).
       yield* until(() => Effect.map(ws.stats, (s) => s.bufferSize >= 100), 30_000)
-      yield* realSleep(1500)
+      yield* realSleep(3000)
       expect(server.connectionCount()).toBe(1)
       expect(yield* ws.state).toBe("Connected")
       const seqs = Chunk.toReadonlyArray(yield* ws.messages.pipe(Stream.take(total), Stream.runCollect)).map((m) => m.seq)

@@ -8,6 +8,27 @@ import * as TestServer from "../src/TestServer.js"
 type Item = { readonly seq: number }
 
 const N = 20_000
+
+/**
+ * The run's seed: `CHAOS_SEED=<n>` replays a run (the pacing and delays of the
+ * faults are drawn from it); otherwise a fresh one, printed either way.
+ */
+const seed = process.env["CHAOS_SEED"] !== undefined && process.env["CHAOS_SEED"] !== ""
+  ? Number(process.env["CHAOS_SEED"]) >>> 0
+  : Math.floor(Math.random() * 2 ** 32) >>> 0
+
+/** mulberry32: a small seeded PRNG, numbers in [0, 1). */
+const prng = (state: number) => () => {
+  state = (state + 0x6d2b79f5) >>> 0
+  let t = state
+  t = Math.imul(t ^ (t >>> 15), t | 1)
+  t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+  return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+}
+
+/** Faults that end the connection they hit (BlackHole through the heartbeat). */
+const ending = new Set<FaultProxy.Fault["_tag"]>(["Drop", "Reset", "BlackHole", "Truncate"])
+
 const realSleep = (ms: number) => Effect.promise(() => new Promise<void>((r) => setTimeout(r, ms)))
 
 /**
@@ -70,24 +91,27 @@ describe("chaos", () => {
         yield* ws.sendText(JSON.stringify({ resume: 0 }))
 
         let done = false
-        const counts: Record<FaultProxy.Fault["_tag"], number> = {
-          Drop: 0,
-          Reset: 0,
-          BlackHole: 0,
-          Delay: 0,
-          Truncate: 0
-        }
+        const random = prng(seed)
+        console.log(`chaos: seed=${seed} (replay with CHAOS_SEED=${seed})`)
+        // Only faults that hit an open connection count: none between connections, none during a handshake.
+        const hits: Record<FaultProxy.Fault["_tag"], number> = { Drop: 0, Reset: 0, BlackHole: 0, Delay: 0, Truncate: 0 }
+        // The proxy connections (by accept number) that an ending fault hit: each must be followed by a reconnect.
+        const ended = new Set<number>()
         const injector = yield* Effect.fork(Effect.gen(function*() {
-          // Bounded: at most 2000 faults (~80 s at the slowest pace), stops when the consumer is done.
-          for (let i = 0; i < 2000 && !done; i++) {
-            yield* realSleep(20 + Math.floor(Math.random() * 41))
+          // Bounded: at most 4000 faults, stops when the consumer is done.
+          for (let i = 0; i < 4000 && !done; i++) {
+            yield* realSleep(20 + Math.floor(random() * 41))
             if (done) break
             const tag = FaultProxy.faultTags[i % FaultProxy.faultTags.length]!
             const fault: FaultProxy.Fault = tag === "Delay"
-              ? { _tag: "Delay", millis: 5 + Math.floor(Math.random() * 45) }
+              ? { _tag: "Delay", millis: 5 + Math.floor(random() * 45) }
               : { _tag: tag }
-            proxy.inject(fault)
-            counts[tag]++
+            // Whether the client's connection is open, read in the same turn as the injection.
+            const open = Effect.runSync(ws.state) === "Connected"
+            if (proxy.inject(fault) > 0 && open) {
+              hits[tag]++
+              if (ending.has(tag)) ended.add(proxy.connections())
+            }
           }
         }))
 
@@ -96,12 +120,17 @@ describe("chaos", () => {
             Stream.map((m) => m.seq),
             Stream.takeUntil((seq) => seq >= N),
             Stream.runCollect,
-            Effect.timeoutFail({ duration: "100 seconds", onTimeout: () => new Error("feed not completed in 100 s") })
+            // a hang guard, not a performance claim
+            Effect.timeoutFail({ duration: "110 seconds", onTimeout: () => new Error(`feed not completed (seed ${seed})`) })
           )
         )
         done = true
         yield* Fiber.join(injector)
         const elapsed = Date.now() - started
+        // A fault on the last connection may land just before the end: wait for its reconnect too.
+        const lastEnded = Math.max(0, ...ended)
+        yield* server.waitUntil(() => proxy.connections() > lastEnded && Effect.runSync(ws.state) === "Connected", "20 seconds")
+          .pipe(Effect.orDieWith(() => new Error(`no reconnect after the fault on connection ${lastEnded} (seed ${seed})`)))
 
         const stats = yield* ws.stats
         const unique = new Set(seqs)
@@ -109,9 +138,11 @@ describe("chaos", () => {
         for (const seq of unique) if (seq >= 1 && seq <= N) inRange++
         const lost = N - inRange
         const duplicated = seqs.length - unique.size
+        const totalHits = Object.values(hits).reduce((a, b) => a + b, 0)
         console.log(
-          `chaos: faults=${proxy.faults()}, reconnects=${stats.reconnects}, messages=${seqs.length}, lost=${lost}, ` +
-            `duplicated=${duplicated} (by kind ${JSON.stringify(counts)}, connections=${proxy.connections()}, ` +
+          `chaos: seed=${seed} faults=${totalHits} on open connections (of ${proxy.faults()} injected), ` +
+            `connections ended by a fault=${ended.size}, reconnects=${stats.reconnects}, messages=${seqs.length}, lost=${lost}, ` +
+            `duplicated=${duplicated} (hits by kind ${JSON.stringify(hits)}, connections=${proxy.connections()}, ` +
             `deduplicated=${stats.deduplicated}, dropped=${stats.dropped}, invalid=${stats.validationErrors}, ${elapsed} ms)`
         )
 
@@ -122,10 +153,11 @@ describe("chaos", () => {
         expect(lost).toBe(0)
         expect(duplicated).toBe(0)
         expect(seqs).toEqual(Array.from({ length: N }, (_, i) => i + 1))
-        expect(proxy.faults()).toBeGreaterThanOrEqual(100)
-        for (const tag of FaultProxy.faultTags) expect(counts[tag]).toBeGreaterThanOrEqual(15)
-        expect(stats.reconnects).toBeGreaterThan(0)
-        expect(elapsed).toBeLessThan(60_000)
+        expect(totalHits).toBeGreaterThanOrEqual(100)
+        for (const tag of FaultProxy.faultTags) expect(hits[tag]).toBeGreaterThanOrEqual(15)
+        // Every connection a fault ended was replaced by a reconnect, and every reconnect is a new proxied connection.
+        expect(stats.reconnects).toBeGreaterThanOrEqual(ended.size)
+        expect(stats.reconnects).toBeLessThanOrEqual(proxy.connections() - 1)
       }).pipe(Effect.provide(NodeTransport.layer)),
     120_000
   )

@@ -170,4 +170,18 @@ describe("cli: a real child process against a TestServer", () => {
       expect(usage.code).toBe(2)
       expect(usage.stderr).toContain("the URL must start with ws:// or wss://")
     }), { timeout: 60_000 })
+
+  it.scopedLive("exits 1 when --duration ends and it never connected (a dead port)", () =>
+    Effect.gen(function*() {
+      // A port that was just listening and is closed now: every connect is refused at the TCP level.
+      const server = yield* TestServer.make()
+      const deadUrl = server.url
+      yield* server.stop
+      const started = Date.now()
+      const run = yield* runCli([deadUrl, "--duration", "2", "--heartbeat", "off"], { keepStdinOpen: true })
+      expect(run.code).toBe(1)
+      expect(Date.now() - started).toBeGreaterThanOrEqual(2000)
+      expect(run.stderr).toContain(`never connected to ${deadUrl} within 2 s`)
+      expect(run.stdout).toBe("")
+    }), { timeout: 60_000 })
 })

@@ -371,7 +371,7 @@ describe("client against TestServer: lifecycle", () => {
       expect(yield* off.recv({ timeout: "5 seconds" })).toEqual(big)
     }))
 
-  live("smoke: echo, a bad message, a reconnect with a send in between", () =>
+  live("smoke: echo, a dropped connection, one reconnect, then echo on the new connection", () =>
     Effect.gen(function*() {
       const server = yield* TestServer.make()
       const ws = yield* JetSocket.connect(server.url, { reconnect: { base: "20 millis", jitter: false } })

@@ -18,10 +18,13 @@ const until = (predicate: () => boolean, timeoutMs = 15_000) =>
 
 const tcpHandles = () => process.getActiveResourcesInfo().filter((r) => r.startsWith("TCP")).length
 
-/** Waits until the TCP handle count is back to `baseline` (handles close asynchronously). */
+/**
+ * Waits (bounded, 20 s) until the TCP handle count is back to `baseline` or below (handles close
+ * asynchronously; one the runner held may go meanwhile); fails with both counts otherwise.
+ */
 const settleTo = (baseline: number) =>
   until(() => tcpHandles() <= baseline, 20_000).pipe(
-    Effect.catchAllDefect(() => Effect.sync(() => expect(tcpHandles()).toBe(baseline)))
+    Effect.catchAllDefect(() => Effect.sync(() => expect(tcpHandles()).toBeLessThanOrEqual(baseline)))
   )
 
 /** Accepts TCP, never answers the upgrade, and lets go of the socket when the client does. */
@@ -167,7 +170,8 @@ describe("close() in every state", () => {
       yield* realSleep(300)
       // No client fiber survived its close: nobody connects any more.
       expect(hanging.accepted() + refusing.upgradeCount() + flapping.upgradeCount()).toBe(upgrades)
-      expect(tcpHandles()).toBe(baseline)
+      // still no TCP handle above the baseline (no client reopened one)
+      expect(tcpHandles()).toBeLessThanOrEqual(baseline)
       expect(flapping.connections()).toHaveLength(0)
     }), 180_000)
 })

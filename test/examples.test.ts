@@ -6,7 +6,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { spawnSync } from "node:child_process"
 import { fileURLToPath } from "node:url"
-import { extractBlocks, moduleName } from "../scripts/check-docs.js"
+import { extractBlocks, moduleName, runnable, runPlan } from "../scripts/check-docs.js"
 
 const root = fileURLToPath(new URL("..", import.meta.url))
 
@@ -100,6 +100,37 @@ describe("check-docs block extraction", () => {
     expect(moduleName(blocks[0]!)).toBe("docs_x.md_L3.ts")
   })
 
+  it("check-docs: a complete program must say how it runs; run= picks a server; test blocks run with vitest", () => {
+    const block = (info: string, code: string) => ({ file: "docs/x.md", line: 2, code, skipped: false, info })
+    const program = "const p = Effect.void\nEffect.runFork(p)"
+    expect(runPlan(block("", program))._tag).toBe("Invalid")
+    expect(runPlan(block("", "const fragment = 1"))._tag).toBe("None")
+    expect(runPlan(block("no-run", program))._tag).toBe("None")
+    expect(runPlan(block("run=exchange for=3", program))).toEqual({ _tag: "Program", server: "exchange", forSeconds: 3 })
+    expect(runPlan(block("run=self", program))).toEqual({ _tag: "Program", server: "self", forSeconds: undefined })
+    expect(runPlan(block("run=nowhere", program))._tag).toBe("Invalid")
+    expect(runPlan(block("run=echo", "const fragment = 1"))._tag).toBe("Invalid")
+    expect(runPlan(block("", `import { it } from "@effect/vitest"`))._tag).toBe("Test")
+  })
+
+  it("check-docs: a program's URLs go to the local server (path and query kept) and its run call to the harness", () => {
+    const code = [
+      `const a = JetSocket.connect("wss://stream.binance.com:9443/ws")`,
+      "const b = `wss://example.com/feed?token=${token}`",
+      `const c = 'ws://127.0.0.1:8080/stream'`,
+      "Effect.runPromise(program)"
+    ].join("\n")
+    const out = runnable(code, "ws://127.0.0.1:4242", "/h.ts")
+    expect(out).toContain(`JetSocket.connect("ws://127.0.0.1:4242/ws")`)
+    expect(out).toContain("`ws://127.0.0.1:4242/feed?token=${token}`")
+    expect(out).toContain(`'ws://127.0.0.1:4242/stream'`)
+    expect(out).toContain("__docsRun(program)")
+    expect(out).not.toContain("Effect.runPromise")
+    expect(out).toContain(`import { run as __docsRun } from "/h.ts"`)
+    // run=self: URLs are left alone.
+    expect(runnable(code, undefined, "/h.ts")).toContain("wss://stream.binance.com:9443/ws")
+  })
+
 })
 
 describe("examples: Promise API and Multiplex", () => {
@@ -111,10 +142,18 @@ describe("examples: Promise API and Multiplex", () => {
     expect(stdout).toContain("promise-api: refused as expected (ConnectionRefusedError")
   }, 120_000)
 
-  it("multiplex-trades: re-subscribes each active channel once after a drop", () => {
+  it("multiplex-trades: re-subscribes each active channel once after a drop, not the one given up", () => {
     const { code, stdout, stderr } = run("examples/multiplex-trades.ts", ["--duration", "6"])
     expect(stderr).toBe("")
     expect(code).toBe(0)
-    expect(stdout).toContain("multiplex-trades:")
+    // One drop (at 30 % of the run) while 4 channels are active (3 trades + 1 ticker): 4 subscribe
+    // messages at the start, 4 after the one reconnect; the ticker is given up at 50 % and stays gone.
+    expect(number(stdout, /(\d+) reconnect\(s\)/)).toBe(1)
+    expect(number(stdout, /(\d+) subscribe messages/)).toBe(8)
+    expect(number(stdout, /(\d+) active subscriptions/)).toBe(3)
+    expect(stdout).toContain("unsubscribed btcusdt@miniticker; active: btcusdt@trade, ethusdt@trade, solusdt@trade")
+    for (const channel of ["btcusdt@trade", "ethusdt@trade", "solusdt@trade"]) {
+      expect(number(stdout, new RegExp(`${channel} +(\\d+) messages`))).toBeGreaterThan(0)
+    }
   }, 120_000)
 })

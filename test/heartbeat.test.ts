@@ -49,7 +49,7 @@ describe("heartbeat with ping frames", () => {
       expect(server.connectionCount()).toBe(1)
     }))
 
-  live("a server that stops answering pings is detected within interval + timeout and replaced", () =>
+  live("a server that stops answering pings is detected (pong timeout) and the connection replaced", () =>
     Effect.gen(function*() {
       const interval = 400
       const timeout = 300
@@ -68,9 +68,9 @@ describe("heartbeat with ping frames", () => {
         return detectedAt !== 0
       })
       const detection = detectedAt - stoppedAt
+      // A figure only: the exact bound (detected at interval + timeout, not a millisecond earlier) is
+      // proved under TestClock below; real time on a loaded machine decides nothing here.
       console.log(`[figure] dead server (no pongs) detected after ${detection} ms (interval ${interval} + timeout ${timeout})`)
-      // interval + timeout, plus scheduling slack on a loaded 2-core machine.
-      expect(detection).toBeLessThanOrEqual(interval + timeout + 400)
       const error = events.find(isPongTimeout) as Extract<JetSocketEvent, { _tag: "Error" }>
       expect(error.error).toMatchObject({ operation: "pong" })
       server.setAutoPong(true)

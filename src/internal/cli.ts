@@ -41,7 +41,8 @@ Options:
 
 Exit status: 0 done (count or duration reached, or with --no-reconnect the
 server closed normally: 1000/1001), 1 the connection failed for good (e.g. 401,
-retries exhausted), 2 usage error, 130 interrupted (Ctrl-C).
+retries exhausted, or --duration ended without ever connecting), 2 usage
+error, 130 interrupted (Ctrl-C).
 
 Examples:
   jetsocket wss://stream.binance.com:9443/ws -s '{"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":1}' -n 5
@@ -257,8 +258,11 @@ export const program = (options: CliOptions, io: CliIO): Effect.Effect<number, n
     // On every later connection the hook re-sends the subscriptions before queued sends and messages.
     yield* ws.onConnect((context) => subscribe(context.sendText))
 
+    // Whether a connection was ever open: `--duration` ending before one means the run failed.
+    let connected = false
     const session = Effect.gen(function*() {
       yield* ws.ready
+      connected = true
       // The first connection: connection-scoped, so a drop in between never sends them twice.
       yield* subscribe((text) => ws.sendText(text, { queue: false })).pipe(Effect.ignore)
       if (io.stdin !== undefined) {
@@ -280,6 +284,12 @@ export const program = (options: CliOptions, io: CliIO): Effect.Effect<number, n
       ? session
       : session.pipe(Effect.raceFirst(Effect.sleep(Duration.seconds(options.duration))))
     const outcome = yield* Effect.either(timed)
+    if (outcome._tag === "Right" && !connected) {
+      yield* Effect.sync(() =>
+        io.stderr.write(`jetsocket: never connected to ${options.url} within ${options.duration} s\n`)
+      )
+      return 1
+    }
     if (outcome._tag === "Left") {
       const error = outcome.left
       if (!options.reconnect && error._tag === "ConnectionClosedError" && (error.code === 1000 || error.code === 1001)) {

@@ -1,35 +1,11 @@
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import type { OverflowPolicy } from "../MessageBuffer.js"
-import { Deque } from "./deque.js"
-
-/**
- * Runs `f` once the current event-loop turn's I/O is processed: a consumer
- * woken this way takes everything the turn's socket reads delivered in one
- * chunk (with large messages, one per read, a wake-up per read would cost a
- * consumer step per message). `setImmediate` on Node (the check phase, still
- * in the same turn); a microtask where there is none (browsers, where
- * `setTimeout(0)` is clamped).
- */
-const afterTurn: (f: () => void) => void = (() => {
-  // One timer for every buffer that needs waking this turn (a multiplexer has one buffer per subscription).
-  let pending: Array<() => void> = []
-  const run = () => {
-    const batch = pending
-    pending = []
-    for (const f of batch) f()
-  }
-  const schedule = typeof globalThis.setImmediate === "function"
-    ? () => void globalThis.setImmediate(run)
-    : () => queueMicrotask(run)
-  return (f) => {
-    if (pending.push(f) === 1) schedule()
-  }
-})()
+import { END, endChunk, Failure, queueStrategy, ReceiveBacking } from "./receiveQueue.js"
 
 /** @internal */
 export const strategyOf = (policy: OverflowPolicy): "sliding" | "dropping" | "suspend" => {
@@ -43,51 +19,6 @@ export const strategyOf = (policy: OverflowPolicy): "sliding" | "dropping" | "su
       return "suspend"
   }
 }
-
-/**
- * A per-message failure (e.g. a message that did not decode). It fails the
- * stream run that reaches it; the next run continues after it, so one bad
- * message does not end the connection.
- */
-class Failure<E> {
-  constructor(readonly error: E) {}
-}
-
-/**
- * A consumer suspended in `Effect.async` until a message arrives. The wait
- * registers no interruption canceler: in Effect 3 a canceler wraps every wait
- * in `onInterrupt` (~1.3 µs per message for a one-at-a-time reader, measured
- * in docs/performance.md). An interrupted wait instead leaves a dead
- * `resume` (Effect ignores it), forgotten at the next wake-up or once its
- * fiber is done (see {@link addWaiter}), so repeatedly interrupted waits
- * (a `recv` timeout polled on a quiet feed) do not pile up.
- */
-class Waiter {
-  /** The waiting fiber: read from the runtime while it runs the registration, no extra step. */
-  readonly fiber: Fiber.RuntimeFiber<unknown, unknown> | undefined = Option.getOrUndefined(Fiber.getCurrentFiber())
-  constructor(
-    readonly resume: (effect: Effect.Effect<any, any>) => void,
-    readonly retry: Effect.Effect<any, any>
-  ) {}
-}
-
-/** Adds a waiter, dropping those whose fiber has ended meanwhile (interrupted waits). */
-const addWaiter = (waiters: Array<Waiter> | undefined, waiter: Waiter): Array<Waiter> => {
-  if (waiters === undefined) return [waiter]
-  const live = waiters.filter((w) => w.fiber === undefined || w.fiber.unsafePoll() === null)
-  live.push(waiter)
-  return live
-}
-
-const resumeAll = (waiters: ReadonlyArray<Waiter>): void => {
-  for (const waiter of waiters) waiter.resume(waiter.retry)
-}
-
-/**
- * The empty stash and spill every buffer starts with, shared (most buffers
- * never need either). Frozen: it is replaced, never pushed to.
- */
-const none: Array<never> = Object.freeze([]) as unknown as Array<never>
 
 /** @internal */
 export interface ReceiveBufferOptions<E> {
@@ -145,101 +76,56 @@ export interface ReceiveBuffer<A, E> {
 }
 
 /**
- * The receive buffer: a bounded FIFO with the overflow policy, filled
- * synchronously by the transport callback and drained by Effect consumers.
+ * The receive buffer: an Effect `Queue` (`Queue.make` over our
+ * {@link ReceiveBacking}, with the strategy the overflow policy maps to, see
+ * {@link queueStrategy}), filled synchronously by the transport callback with
+ * `unsafeOffer` and drained by Effect consumers with `Queue.take` (`recv`)
+ * and `Queue.takeAll` (the stream, woken by the backing once per event-loop
+ * turn: see `ReceiveBacking.awaitItems`).
+ *
+ * Effect's Queue hands an offer straight to a waiting taker, else to the
+ * backing, whose `offer` applies the policy (evict, refuse and count, or, for
+ * `"backpressure"`, pause the socket at capacity). Per-message failures and
+ * the end travel in the queue, in line with the messages: a take that reaches
+ * a failure fails; the end is sticky, so every taker sees it once the
+ * messages before it are taken.
  *
  * Not a `Mailbox`: a mailbox wakes its takers through a scheduler task per
  * offer burst, which costs a one-at-a-time reader (`recv`, request/reply) a
- * few microseconds per message (measured, docs/performance.md). Here a
- * single-message taker is resumed by the offer itself, and a chunk taker once
- * per event-loop turn (see {@link afterTurn}).
+ * few microseconds per message (measured, docs/performance.md).
  */
 class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
   readonly capacity: number
   readonly policy: OverflowPolicy
-  /** The bounded queue (made on the first message: an idle connection holds none). */
-  private queue: Deque<A | Failure<E>> | undefined
-  /** How many failure markers are queued: while none is, a taken batch needs no scan. */
-  private failuresQueued = 0
-  /** What a consumer took past a failure, handed to the next take first. */
-  private stash: Array<A | Failure<E>> = none
-  /**
-   * Backpressure only: what the socket had already parsed when the queue
-   * filled up (one socket read at most: reading is paused at capacity).
-   * Newer than everything in the queue; moved into it as room appears.
-   */
-  private spill: Array<A | Failure<E>> = none
-  private droppedCount = 0
-  private paused = false
+  readonly backing: ReceiveBacking<E>
+  readonly queue: Queue.Queue<unknown>
   /** No more offers are accepted. */
   private done = false
-  /** Backpressure: how the buffer ends once the spill has drained. */
-  private pendingEnd: Option.Option<E> | undefined
-  /** The end consumers see once the queue is empty: none (ended) or some(error). */
-  private ended: Option.Option<E> | undefined
-  /** Consumers waiting for a message: single takes (woken at once) and chunk takes (woken after the turn). */
-  private takers: Array<Waiter> | undefined
-  private chunkTakers: Array<Waiter> | undefined
-  private chunkWakeScheduled = false
 
   constructor(private readonly options: ReceiveBufferOptions<E>) {
     this.capacity = options.capacity
     this.policy = options.policy
-  }
-
-  /** Queues an item under the queue's bound; `false` when it did not fit. */
-  private enqueue(item: A | Failure<E>): boolean {
-    const queue = this.queue ??= new Deque()
-    if (queue.length >= this.capacity) {
-      if (this.policy !== "drop_oldest") return false
-      if (queue.shift() instanceof Failure) this.failuresQueued--
-      this.drop()
-    }
-    queue.push(item)
-    if (item instanceof Failure) this.failuresQueued++
-    this.wake()
-    return true
+    this.backing = new ReceiveBacking<E>(options)
+    // Synchronous (a Deferred and a few refs): the buffer is made from the socket callback too.
+    this.queue = Effect.runSync(Queue.make<unknown>(this.backing, queueStrategy(options.policy)))
   }
 
   /** Offers a message or a failure marker under the policy. */
-  private put(item: A | Failure<E>): boolean {
+  private put(item: unknown): boolean {
     if (this.done) return false
-    switch (this.policy) {
-      case "backpressure": {
-        // Nothing is ever lost: what does not fit waits in the spill, in order,
-        // and the socket is paused so that the spill stays small.
-        if (this.spill.length > 0 || !this.enqueue(item)) {
-          if (this.spill === none) this.spill = []
-          this.spill.push(item)
-        }
-        if (!this.paused && this.size() >= this.capacity) {
-          this.paused = true
-          this.options.onPause?.()
-        }
-        return true
-      }
-      case "drop_oldest":
-        return this.enqueue(item)
-      case "drop_newest": {
-        const ok = this.enqueue(item)
-        if (!ok) this.drop()
-        return ok
-      }
-      case "error": {
-        const ok = this.enqueue(item)
-        if (!ok) this.options.onOverflow?.()
-        return ok
-      }
+    // Backpressure, at capacity: the socket is paused (see ReceiveBacking.push); what it had
+    // already parsed is kept, in order, past the bound. Nothing is ever lost.
+    if (this.policy === "backpressure" && this.backing.size() >= this.capacity) {
+      this.backing.spill(item)
+      return true
     }
+    if (this.queue.unsafeOffer(item)) return true
+    if (this.policy === "error") this.options.onOverflow?.()
+    return false
   }
 
   offer(message: A): boolean {
     return this.put(message)
-  }
-
-  private drop() {
-    this.droppedCount++
-    this.options.onDrop?.(1)
   }
 
   offerFailure(error: E): void {
@@ -256,140 +142,50 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
     this.finish(Option.some(error))
   }
 
-  /** Ends the buffer once the spill is queued, so that nothing accepted is lost. */
+  /** Ends the buffer after what it holds: the first end wins. */
   private finish(end: Option.Option<E>): void {
-    if (this.done && this.pendingEnd === undefined) return
+    if (this.done) return
     this.done = true
-    this.flushSpill()
-    if (this.spill.length > 0) {
-      this.pendingEnd = end
-      return
-    }
-    this.pendingEnd = undefined
-    this.ended ??= end
-    this.wakeAll()
-  }
-
-  /** Moves spilled items into the queue while it has room. */
-  private flushSpill(): void {
-    if (this.spill.length === 0) return
-    let i = 0
-    while (i < this.spill.length && this.enqueue(this.spill[i]!)) i++
-    if (i > 0) this.spill = this.spill.slice(i)
-    if (this.spill.length === 0 && this.pendingEnd !== undefined) {
-      this.ended ??= this.pendingEnd
-      this.pendingEnd = undefined
-      this.wakeAll()
-    }
+    this.backing.ended = end
+    // The backing keeps the end (sticky, after every message); offering it completes every waiting taker.
+    this.queue.unsafeOffer(END)
   }
 
   size(): number {
-    return (this.queue?.length ?? 0) + this.stash.length + this.spill.length
+    return this.backing.size()
   }
 
   dropped(): number {
-    return this.droppedCount
+    return this.backing.droppedCount
   }
 
   isDone(): boolean {
     return this.done
   }
 
-  /** A message is queued: single takers now, chunk takers after this turn's I/O. */
-  private wake(): void {
-    const takers = this.takers
-    if (takers !== undefined) {
-      this.takers = undefined
-      resumeAll(takers)
-    }
-    if (this.chunkTakers !== undefined && !this.chunkWakeScheduled) {
-      this.chunkWakeScheduled = true
-      afterTurn(() => {
-        this.chunkWakeScheduled = false
-        this.wakeChunkTakers()
-      })
-    }
+  /** How a take that reached the end fails. */
+  private endedWith(onEnd: () => E): E {
+    const ended = this.backing.ended!
+    return Option.isSome(ended) ? ended.value : onEnd()
   }
 
-  private wakeChunkTakers(): void {
-    const takers = this.chunkTakers
-    if (takers === undefined) return
-    this.chunkTakers = undefined
-    resumeAll(takers)
-  }
-
-  private wakeAll(): void {
-    this.wake()
-    this.wakeChunkTakers()
-  }
-
-  /**
-   * Suspends the calling fiber until a message (or the end) arrives, then
-   * runs `retry` in it: a woken consumer takes in its own fiber, so one
-   * interrupted before it runs leaves the messages queued. Made once per
-   * take description: a wait allocates its `Waiter` and nothing else.
-   */
-  private waitOne<X, Y>(retry: Effect.Effect<X, Y>): Effect.Effect<X, Y> {
-    return Effect.async<X, Y>((resume) => {
-      this.takers = addWaiter(this.takers, new Waiter(resume, retry))
-    })
-  }
-
-  private waitChunk<X, Y>(retry: Effect.Effect<X, Y>): Effect.Effect<X, Y> {
-    return Effect.async<X, Y>((resume) => {
-      this.chunkTakers = addWaiter(this.chunkTakers, new Waiter(resume, retry))
-    })
-  }
-
-  private afterTake(count: number) {
-    this.flushSpill()
-    if (this.paused && this.size() <= this.capacity >>> 1) {
-      this.paused = false
-      this.options.onResume?.()
-    }
-    if (count > 0) this.options.onTake?.(count)
-  }
-
-  /** Takes items off the queue, keeping the failure count in step, decoded when `decodes` is on. */
-  private taken(items: ReadonlyArray<A | Failure<E>>): ReadonlyArray<A | Failure<E>> {
-    if (this.failuresQueued === 0 && !this.options.decodes) return items
-    // One tight loop over the batch: cheaper than decoding in the socket
-    // callback (parsed objects are not kept alive across reads, see docs/performance.md).
-    const out: Array<A | Failure<E>> = []
-    for (const item of items) {
-      const value = this.takenOne(item)
-      if (value !== skip) out.push(value)
-    }
-    return out
-  }
-
-  /** One item off the queue: the failure count kept in step, decoded when `decodes` is on. */
-  private takenOne(item: A | Failure<E>): A | Failure<E> | typeof skip {
-    if (item instanceof Failure) {
-      this.failuresQueued--
-      return item
-    }
-    return this.options.decodes ? (this.options.decode!(item) as A | Failure<E> | typeof skip) : item
-  }
-
-  /**
-   * Splits a taken batch at its first failure: the part before it is returned.
-   * `mayFail` is false when the batch is known to hold no failure (no scan).
-   */
-  private deliver(items: ReadonlyArray<A | Failure<E>>, mayFail: boolean): Effect.Effect<Chunk.Chunk<A>, E> {
-    let i = 0
-    if (!mayFail) i = items.length
-    else while (i < items.length && !(items[i] instanceof Failure)) i++
-    if (i < items.length) {
-      this.stash = items.slice(i).concat(this.stash)
-      if (i === 0) {
-        const failure = this.stash.shift() as Failure<E>
-        this.afterTake(0)
-        return Effect.fail(failure.error)
+  recv(onEnd: () => E): Effect.Effect<A, E> {
+    // One description, run as often as the caller likes: `Queue.take` polls the backing
+    // synchronously and suspends only when it is empty.
+    const options = this.options
+    const take: Effect.Effect<A, E> = Effect.flatMap(Queue.take(this.queue), (item): Effect.Effect<A, E> => {
+      if (item === END) return Effect.fail(this.endedWith(onEnd))
+      if (item instanceof Failure) return Effect.fail(item.error as E)
+      if (options.decodes) {
+        const value = options.decode!(item)
+        if (value === skip) return take // it decoded to nothing (skipped): take the next one
+        if (value instanceof Failure) return Effect.fail(value.error as E)
+        item = value
       }
-    }
-    this.afterTake(i)
-    return Effect.succeed(Chunk.unsafeFromArray((i === items.length ? items : items.slice(0, i)) as Array<A>))
+      options.onTake?.(1)
+      return Effect.succeed(item as A)
+    })
+    return take
   }
 
   /** The chunk take, its wait and the stream's channel, made for the first stream. */
@@ -399,53 +195,55 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
 
   /** The next batch: everything queued (up to a failure), or {@link endOfStream} once ended and drained. */
   private get takeChunk(): Effect.Effect<Chunk.Chunk<A> | typeof endOfStream, E> {
-    return this.chunkTake ??= Effect.suspend((): Effect.Effect<Chunk.Chunk<A> | typeof endOfStream, E> => {
-      if (this.stash.length > 0) {
-        const items = this.stash
-        this.stash = none
-        return this.deliver(items, true)
-      }
-      const queue = this.queue
-      if (queue !== undefined && queue.length > 0) {
-        const mayFail = this.failuresQueued > 0 || this.options.decodes === true
-        const items = this.taken(queue.drain())
-        if (items.length > 0) return this.deliver(items, mayFail)
-        this.afterTake(0) // all decoded to nothing (skipped): look again
-        return this.takeChunk
-      }
-      if (this.ended !== undefined) return Option.isSome(this.ended) ? Effect.fail(this.ended.value) : endOfStreamEffect
-      return this.chunkWait ??= this.waitChunk(this.takeChunk)
-    })
+    return this.chunkTake ??= Effect.flatMap(Queue.takeAll(this.queue), (items) => this.deliver(items))
   }
 
-  recv(onEnd: () => E): Effect.Effect<A, E> {
-    // One description, run as often as the caller likes: nothing is allocated per take but the wait.
-    const take: Effect.Effect<A, E> = Effect.suspend(() => this.takeNow(onEnd) ?? wait)
-    const wait = this.waitOne(take)
-    return take
+  /**
+   * Waits for the next message (or the end), then takes again: woken once
+   * the event-loop turn's I/O is processed, the consumer takes every read of
+   * the turn as one chunk (see `ReceiveBacking.awaitItems`).
+   */
+  private get waitChunk(): Effect.Effect<Chunk.Chunk<A> | typeof endOfStream, E> {
+    return this.chunkWait ??= this.backing.awaitItems(this.takeChunk)
   }
 
-  /** The next message or the end, when there is one now. */
-  private takeNow(onEnd: () => E): Effect.Effect<A, E> | undefined {
-    while (true) {
-      let item: A | Failure<E>
-      if (this.stash.length > 0) {
-        item = this.stash.shift()!
-      } else if (this.queue !== undefined && this.queue.length > 0) {
-        const taken = this.takenOne(this.queue.shift()!)
-        if (taken === skip) {
-          this.afterTake(0) // it decoded to nothing (skipped): take the next one
-          continue
-        }
-        item = taken
-      } else if (this.ended !== undefined) {
-        return Effect.fail(Option.isSome(this.ended) ? this.ended.value : onEnd())
-      } else {
-        return undefined
-      }
-      this.afterTake(item instanceof Failure ? 0 : 1)
-      return item instanceof Failure ? Effect.fail(item.error) : Effect.succeed(item)
+  /**
+   * Delivers a taken batch: decoded when `decodes` is on (one tight loop over
+   * the batch, cheaper than decoding in the socket callback, see
+   * docs/performance.md), cut at its first failure. The failure and what
+   * follows it (not yet decoded) go back in front for the next take.
+   */
+  private deliver(items: Chunk.Chunk<unknown>): Effect.Effect<Chunk.Chunk<A> | typeof endOfStream, E> {
+    const n = items.length
+    if (n === 0) return this.waitChunk
+    if (items === endChunk) {
+      const ended = this.backing.ended!
+      return Option.isSome(ended) ? Effect.fail(ended.value) : endOfStreamEffect
     }
+    const options = this.options
+    if (!this.backing.batchHadFailure && !options.decodes) {
+      options.onTake?.(n)
+      return Effect.succeed(items as Chunk.Chunk<A>)
+    }
+    const taken = Chunk.toReadonlyArray(items)
+    const out: Array<A> = []
+    for (let i = 0; i < n; i++) {
+      const item = taken[i]
+      const value = item instanceof Failure || !options.decodes ? item : options.decode!(item)
+      if (value === skip) continue
+      if (value instanceof Failure) {
+        if (out.length === 0) {
+          this.backing.unshiftAll(taken.slice(i + 1))
+          return Effect.fail(value.error as E)
+        }
+        this.backing.unshiftAll([value, ...taken.slice(i + 1)])
+        break
+      }
+      out.push(value as A)
+    }
+    if (out.length === 0) return this.takeChunk // all decoded to nothing (skipped): look again
+    options.onTake?.(out.length)
+    return Effect.succeed(Chunk.unsafeFromArray(out))
   }
 
   get stream(): Stream.Stream<A, E> {
@@ -470,6 +268,15 @@ const endOfStreamEffect = Effect.succeed(endOfStream)
 
 /** @internal */
 export const make = <A, E>(options: ReceiveBufferOptions<E>): ReceiveBuffer<A, E> => new ReceiveBufferImpl<A, E>(options)
+
+/**
+ * The Effect `Queue` under a receive buffer (tests: it is a real `Queue` with
+ * the mapped strategy). Its items are internal (raw frames, failure markers,
+ * the end): consumers read through `recv` and `stream`.
+ *
+ * @internal
+ */
+export const queueOf = (buffer: ReceiveBuffer<any, any>): Queue.Queue<unknown> => (buffer as ReceiveBufferImpl<any, any>).queue
 
 /** @internal */
 export interface DedupWindow {
