@@ -1,0 +1,115 @@
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
+import * as PubSub from "effect/PubSub"
+import { InvalidStateError, type JetSocketError } from "../../JetSocketError.js"
+import type { Client } from "../client.js"
+import type { Conn } from "./conn.js"
+import * as Connect from "./connect.js"
+import * as Lifecycle from "./lifecycle.js"
+import * as Reconnect from "./reconnect.js"
+
+/**
+ * Endings, one verb each: a connection *ends* (`endConnection`: why is
+ * recorded once), the client *closes* one on purpose (`closeConnection`: the
+ * close handshake, then its socket released), the client *fails* (`fail`:
+ * fatal error or exhausted schedule) or is *closed* (`close`).
+ */
+
+/**
+ * @internal Ends a connection (at most once) and tells whoever waits why. A
+ * connection that is up with no fiber waiting on it starts the connecting
+ * fiber here.
+ */
+export const endConnection = (client: Client<any>, conn: Conn | undefined, error: JetSocketError): void => {
+  if (conn === undefined || !conn.end(error)) return
+  if (conn.heartbeat) client.env.ticker.cancel(conn)
+  if (conn.unattended) {
+    conn.unattended = false
+    if (!conn.closing && !isEnding(client)) Reconnect.startConnecting(client, Reconnect.connectLoop(client, [conn, error]))
+  }
+}
+
+/** Closes a connection gracefully and waits for it; never fails. */
+export const closeConnection = (client: Client<any>, conn: Conn, code: number, reason: string): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    conn.closing = true
+    const connection = conn.connection
+    // Reading paused by backpressure (or holding) would leave the peer's close frame unread behind
+    // the backlog until `closeTimeout`: read again, so the handshake completes within a round trip.
+    connection?.resume()
+    const close = connection === undefined ? Effect.void : connection.close(code, reason, client.closeTimeout)
+    return close.pipe(
+      // Even when interrupted mid-handshake: the socket must not outlive the client.
+      Effect.ensuring(Connect.releaseSocket(client, conn)),
+      Effect.ensuring(Effect.sync(() => endConnection(client, conn, new InvalidStateError({ state: "Closed", operation: "receive" }))))
+    )
+  })
+
+/** Sends and requests fail from here on: the client is closing, closed or failed. */
+export const isEnding = (client: Client<any>): boolean => {
+  const state = client.stateNow
+  return state === "Disconnecting" || state === "Closed" || state === "Failed"
+}
+
+/** The connection is over for good: fatal error or exhausted schedule. */
+export const fail = (client: Client<any>, error: JetSocketError): Effect.Effect<void> =>
+  Effect.suspend(() => {
+    client.current = undefined
+    return Lifecycle.transition(client, { _tag: "Failed", error })
+  })
+
+/** Settles `ready` (once): the first connection is up, or the client failed or closed before it. */
+export const settleFirstOpen = (client: Client<any>, exit: Exit.Exit<void, JetSocketError>): void => {
+  const first = client.firstOpen
+  if (Exit.isExit(first)) return
+  client.firstOpen = exit
+  Deferred.unsafeDone(first, exit)
+}
+
+/** Fails every request waiting for its reply. */
+export const failPending = (client: Client<any>, error: JetSocketError): void => {
+  if (client.pending === undefined) return
+  for (const request of client.pending) Deferred.unsafeDone(request.reply, Exit.fail(error))
+  client.pending.clear()
+}
+
+/**
+ * Closes the client (idempotent; a second call waits for the first): the
+ * connecting fiber interrupted, the current connection and one being set up
+ * closed with `code`, waiting requests and `ready` failed, the messages
+ * ended (unless the client failed: they keep its error), `Closed`, the
+ * events hub shut. Never fails, never interrupted halfway.
+ */
+export const close = (client: Client<any>, code = 1000, reason = ""): Effect.Effect<void> =>
+  Effect.uninterruptible(Effect.suspend(() => {
+    const state = client.lifecycle
+    if (state._tag === "Closing") return Deferred.await(state.done)
+    if (state._tag === "Closed") return Effect.void
+    const done = Deferred.unsafeMake<void>(FiberId.none)
+    const failure = Lifecycle.failure(state)
+    // Claimed now, in this synchronous step: a second `close` waits on `done`.
+    const closing = Lifecycle.transition(client, { _tag: "Closing", done, failure })
+    return Effect.gen(function*() {
+      yield* closing
+      // The connecting fiber first: from here on nothing but this changes the lifecycle.
+      if (client.connecting !== undefined) yield* Fiber.interrupt(client.connecting)
+      const conn = client.current
+      client.current = undefined
+      if (conn !== undefined) yield* closeConnection(client, conn, code, reason)
+      // A connection the interrupted fiber was opening or setting up (hooks, replay, rotation).
+      const opening = client.opening
+      if (opening !== undefined) yield* closeConnection(client, opening, code, reason)
+      if (client.pending !== undefined) failPending(client, new InvalidStateError({ state: "Closed", operation: "request" }))
+      settleFirstOpen(client, Exit.fail(new InvalidStateError({ state: "Closed", operation: "connect" })))
+      if (failure === undefined) client.buffer.end()
+      yield* Lifecycle.transition(client, { _tag: "Closed", failure, code, reason })
+      const hub = client.pubsub
+      client.pubsub = null
+      if (hub !== undefined && hub !== null) yield* PubSub.shutdown(hub)
+    }).pipe(
+      Effect.ensuring(Deferred.succeed(done, undefined))
+    )
+  }))

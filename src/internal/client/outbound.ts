@@ -1,0 +1,74 @@
+import * as Effect from "effect/Effect"
+import type * as JetSocket from "../../JetSocket.js"
+import { BufferOverflowError, InvalidMessageError, InvalidStateError, type JetSocketError } from "../../JetSocketError.js"
+import type { Client } from "../client.js"
+import * as Codec from "../codec.js"
+import { Deque } from "../deque.js"
+import { type Conn, frameSize } from "./conn.js"
+import * as Close from "./close.js"
+
+/**
+ * The data plane, outbound: a send is written at once when a connection is
+ * up and nothing waits before it, else queued (bounded, in order) and flushed
+ * on the next connection; tracked writes the socket never confirmed are
+ * re-sent there (at-least-once).
+ */
+
+type Frame = Codec.Frame
+
+/**
+ * Writes a frame. Tracked frames are re-sent on the next connection if this
+ * socket dies before confirming them; connection-scoped ones (subscribe
+ * messages a connect hook re-sends anyway) are not.
+ */
+export const write = (client: Client<any>, conn: Conn, frame: Frame, track = true): void => {
+  client.messagesSent++
+  client.bytesSent += frameSize(frame)
+  if (track) {
+    ;(conn.inflight ??= new Deque()).push(frame)
+    conn.connection!.send(frame, conn.onWritten)
+  } else {
+    conn.connection!.send(frame)
+  }
+}
+
+/**
+ * A send: written now, or queued (`queue: true`, the default) while there is
+ * no open connection or older sends wait; the error it fails with, if any.
+ */
+export const trySend = (client: Client<any>, frame: Frame, queue: boolean, track = true): JetSocketError | undefined => {
+  if (Close.isEnding(client)) {
+    return new InvalidStateError({ state: client.stateNow, operation: "send" })
+  }
+  const conn = client.current
+  if (!queue) {
+    if (conn === undefined || !conn.connection!.isOpen()) return new InvalidStateError({ state: client.stateNow, operation: "send" })
+    write(client, conn, frame, false)
+    return undefined
+  }
+  const queued = client.queuedSends
+  if (conn !== undefined && (queued === undefined || queued.length === 0) && conn.connection!.isOpen()) {
+    write(client, conn, frame, track)
+    return undefined
+  }
+  if (client.sendCapacity === 0) return new InvalidStateError({ state: client.stateNow, operation: "send" })
+  if (queued !== undefined && queued.length >= client.sendCapacity) {
+    return new BufferOverflowError({ capacity: client.sendCapacity, buffer: "send" })
+  }
+  ;(client.queuedSends ??= new Deque()).push(frame)
+  return undefined
+}
+
+/** `send` / `sendText` / `sendBinary` after encoding. */
+export const sendFrame = (client: Client<any>, frame: Frame | InvalidMessageError, options: JetSocket.SendOptions | undefined): Effect.Effect<void, JetSocketError> => {
+  if (frame instanceof InvalidMessageError) return Effect.fail(Codec.threw(frame) ?? frame)
+  const error = trySend(client, frame, options?.queue ?? true)
+  return error === undefined ? Effect.void : Effect.fail(error)
+}
+
+/** Writes the queued sends (and what the previous socket never wrote), then opens the gate. */
+export const flushSendQueue = (client: Client<any>, conn: Conn): number => {
+  const frames = client.queuedSends === undefined ? [] : client.queuedSends.drain()
+  for (const frame of frames) write(client, conn, frame)
+  return frames.length
+}

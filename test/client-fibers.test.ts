@@ -1,0 +1,96 @@
+/**
+ * Every fiber the client starts runs in the user's runtime (a user
+ * `Supervisor` sees it) and in the scope the client was made in; none
+ * outlives `close` or that scope's end. Real server, live clock.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Exit, Scope, Supervisor } from "effect"
+import type * as Context from "effect/Context"
+import type * as Fiber from "effect/Fiber"
+import type * as Option from "effect/Option"
+import * as JetSocket from "../src/JetSocket.js"
+import * as NodeTransport from "../src/NodeTransport.js"
+import * as TestServer from "../src/TestServer.js"
+
+const live = <A, E>(name: string, body: () => Effect.Effect<A, E, any>, timeout = 60_000) =>
+  it.scopedLive(name, () => body().pipe(Effect.provide(NodeTransport.layer)), timeout)
+
+const until = (predicate: () => boolean, timeoutMs = 10_000) => TestServer.waitUntil(predicate, timeoutMs).pipe(Effect.orDie)
+const realSleep = (ms: number) => Effect.promise(() => new Promise<void>((r) => setTimeout(r, ms)))
+
+/** A user's supervisor: records every fiber started under it. */
+class Recorder extends Supervisor.AbstractSupervisor<void> {
+  readonly started: Array<Fiber.RuntimeFiber<any, any>> = []
+  readonly value = Effect.void
+  override onStart<A, E, R>(
+    _context: Context.Context<R>,
+    _effect: Effect.Effect<A, E, R>,
+    _parent: Option.Option<Fiber.RuntimeFiber<any, any>>,
+    fiber: Fiber.RuntimeFiber<A, E>
+  ): void {
+    this.started.push(fiber)
+  }
+  /** The recorded fibers that have not ended. */
+  alive(): Array<Fiber.RuntimeFiber<any, any>> {
+    return this.started.filter((fiber) => fiber.unsafePoll() === null)
+  }
+}
+
+describe("the client's fibers", () => {
+  live("a user Supervisor sees the connecting fiber and the one a drop starts (from a transport callback); none is left after close", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.make({ handler: TestServer.silent })
+      const recorder = new Recorder()
+      const ws = yield* JetSocket.make(server.url, { heartbeat: false, reconnect: { base: 300, jitter: false } }).pipe(
+        Effect.supervised(recorder)
+      )
+      yield* ws.ready
+      const atStart = recorder.started.length
+      expect(atStart).toBeGreaterThanOrEqual(1) // the connecting fiber (and what it forked)
+      // Connected and idle: no client fiber is left running.
+      yield* until(() => recorder.alive().length === 0)
+      // A drop arrives as a transport callback; the fiber it starts is still the user's.
+      server.dropAll()
+      yield* until(() => recorder.started.length > atStart)
+      // It lives through the backoff (300 ms) ...
+      yield* until(() => Effect.runSync(ws.state) === "BackingOff")
+      expect(recorder.alive().length).toBeGreaterThanOrEqual(1)
+      // ... and close ends it.
+      yield* ws.close()
+      expect(recorder.alive()).toEqual([])
+      const upgrades = server.upgradeCount()
+      yield* realSleep(500)
+      expect(server.upgradeCount()).toBe(upgrades)
+    }))
+
+  live("with maxConnectionAge the rotation fiber is the user's and alive while connected; close ends it", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.make({ handler: TestServer.silent })
+      const recorder = new Recorder()
+      const ws = yield* JetSocket.make(server.url, { heartbeat: false, maxConnectionAge: "150 millis" }).pipe(
+        Effect.supervised(recorder)
+      )
+      yield* ws.ready
+      yield* until(() => server.upgradeCount() >= 3) // two rotations
+      expect(Effect.runSync(ws.state)).toBe("Connected")
+      expect(recorder.alive().length).toBeGreaterThanOrEqual(1)
+      yield* ws.close()
+      expect(recorder.alive()).toEqual([])
+    }))
+
+  live("the end of the scope the client was made in ends its fibers (backing off, never connected)", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.make({ upgrade: TestServer.refuse(503) })
+      const recorder = new Recorder()
+      const scope = yield* Scope.make()
+      const ws = yield* JetSocket.make(server.url, { heartbeat: false, reconnect: { base: 10_000, jitter: false } }).pipe(
+        Scope.extend(scope),
+        Effect.supervised(recorder)
+      )
+      yield* until(() => Effect.runSync(ws.state) === "BackingOff")
+      expect(recorder.alive().length).toBeGreaterThanOrEqual(1)
+      yield* Scope.close(scope, Exit.void)
+      expect(recorder.alive()).toEqual([])
+      expect(Effect.runSync(ws.state)).toBe("Closed")
+    }))
+})
