@@ -1,10 +1,10 @@
-// Probe: what opening many jetsocket clients costs. argv: port n concurrency
+// Probe: what opening many jetsocket clients costs. argv: port n concurrency [heartbeat, default "30 seconds"]
 // Prints the wall time, the connects' p50/p99 and the reconnects counted by the clients.
 import { Effect } from "effect"
 import { JetSocket } from "../../src/index.js"
 import { NodeTransport } from "../../src/node.js"
 
-const [port = "0", nStr = "2000", concurrencyStr = "200"] = process.argv.slice(2)
+const [port = "0", nStr = "2000", concurrencyStr = "200", heartbeat = "30 seconds"] = process.argv.slice(2)
 const url = `ws://127.0.0.1:${port}/idle`
 const times: Array<number> = []
 const t0 = performance.now()
@@ -14,7 +14,7 @@ await Effect.runPromise(Effect.scoped(Effect.gen(function*() {
     () =>
       Effect.gen(function*() {
         const start = performance.now()
-        const ws = yield* JetSocket.connect(url, { reconnect: { base: "100 millis" }, heartbeat: "30 seconds" })
+        const ws = yield* JetSocket.connect(url, { reconnect: { base: "100 millis" }, heartbeat: heartbeat as "30 seconds" })
         times.push(performance.now() - start)
         return ws
       }),
