@@ -119,7 +119,12 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
       this.backing.spill(item)
       return true
     }
-    if (this.queue.unsafeOffer(item)) return true
+    // While the backing holds items no taker waits: Effect's Queue registers a taker only on
+    // an empty queue, and completes it in the same step if items arrived meanwhile. So the item
+    // goes straight into our backing (its policy applies the same way) without `unsafeOffer`'s
+    // per-offer taker poll and closure (~6-8 % of a 120 B JSON feed, docs/performance.md); on
+    // an empty backing `unsafeOffer` hands it to a waiting taker.
+    if (this.backing.size() > 0 ? this.backing.offer(item) : this.queue.unsafeOffer(item)) return true
     if (this.policy === "error") this.options.onOverflow?.()
     return false
   }
