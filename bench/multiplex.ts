@@ -17,15 +17,18 @@ interface Tick {
   readonly price: number
 }
 
+/** The multiplexer both jetsocket rows use (only how the channels are consumed differs). */
+const muxOptions = {
+  channelKey: "channel",
+  reconnect: { base: "100 millis" },
+  heartbeat: "30 seconds",
+  queueSize: 1000
+} as const
+
 const jet = (url: string, n: number): Promise<number> =>
   Effect.runPromise(
     Effect.scoped(Effect.gen(function*() {
-      const mux = yield* Multiplex.make(url, {
-        channelKey: "channel",
-        reconnect: { base: "100 millis" },
-        heartbeat: "30 seconds",
-        queueSize: 1000
-      })
+      const mux = yield* Multiplex.make(url, muxOptions)
       const per = n / CHANNELS
       const subs = yield* Effect.forEach(Array.from({ length: CHANNELS }, (_, i) => `c${i}`), (c) => mux.subscribe(c))
       let t0: number | undefined
@@ -51,12 +54,7 @@ const jet = (url: string, n: number): Promise<number> =>
 const jetRouter = (url: string, n: number): Promise<number> =>
   Effect.runPromise(
     Effect.scoped(Effect.gen(function*() {
-      const mux = yield* Multiplex.make(url, {
-        channelKey: "channel",
-        reconnect: { base: "100 millis" },
-        heartbeat: "30 seconds",
-        queueSize: 1000
-      })
+      const mux = yield* Multiplex.make(url, muxOptions)
       let t0: number | undefined
       let total = 0
       const done = yield* Deferred.make<void>()
