@@ -44,7 +44,10 @@ export const closeConnection = (client: Client<any>, conn: Conn, code: number, r
     return close.pipe(
       // Even when interrupted mid-handshake: the socket must not outlive the client.
       Effect.ensuring(Connect.releaseSocket(client, conn)),
-      Effect.ensuring(Effect.sync(() => endConnection(client, conn, new InvalidStateError({ state: "Closed", operation: "receive" }))))
+      // Usually the transport reported the end already: build the error (and its stack) only when not.
+      Effect.ensuring(Effect.sync(() => {
+        if (conn.endedWith === undefined) endConnection(client, conn, new InvalidStateError({ state: "Closed", operation: "receive" }))
+      }))
     )
   })
 
@@ -103,7 +106,10 @@ export const close = (client: Client<any>, code = 1000, reason = ""): Effect.Eff
       const opening = client.opening
       if (opening !== undefined) yield* closeConnection(client, opening, code, reason)
       if (client.pending !== undefined) failPending(client, new InvalidStateError({ state: "Closed", operation: "request" }))
-      settleFirstOpen(client, Exit.fail(new InvalidStateError({ state: "Closed", operation: "connect" })))
+      // Only a client closed before its first open has `ready` to fail (no error built otherwise).
+      if (!Exit.isExit(client.firstOpen)) {
+        settleFirstOpen(client, Exit.fail(new InvalidStateError({ state: "Closed", operation: "connect" })))
+      }
       if (failure === undefined) client.buffer.end()
       yield* Lifecycle.transition(client, { _tag: "Closed", failure, code, reason })
       const hub = client.pubsub
