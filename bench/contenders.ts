@@ -6,6 +6,7 @@ import ReconnectingWebSocket from "partysocket/ws"
 import WebSocket from "ws"
 import { JetSocket } from "../src/index.js"
 import { NodeTransport } from "../src/node.js"
+import { perChannelFloorName, perMessageFloorName } from "./multiplex.js"
 
 export interface Contender {
   readonly name: string
@@ -13,8 +14,8 @@ export interface Contender {
   readonly reference?: true
   /** receive n JSON messages, parse included; ms from the connection's open to the n-th message */
   readonly feed?: (url: string, n: number) => Promise<number>
-  /** n sequential round trips of `payload`; returns latencies in µs */
-  readonly echo: (url: string, payload: string, n: number) => Promise<Array<number>>
+  /** n sequential round trips of `payload`; returns latencies in µs (every contender but the multiplex floors) */
+  readonly echo?: (url: string, payload: string, n: number) => Promise<Array<number>>
   /** receive n binary messages; ms from the connection's open to the n-th message */
   readonly large?: (url: string, n: number) => Promise<number>
   /**
@@ -321,7 +322,25 @@ const party = (): Contender => {
   }
 }
 
-export const contenders: ReadonlyArray<Contender> = [jet(false), jet(true), rawWs, platform, party(), effectFloor, queueFloor]
+/**
+ * The multiplex workload's floors (bench/multiplex.ts runs them): named here so that `--only`
+ * selects them like any contender. Not clients, and in no other workload.
+ */
+const multiplexFloors: ReadonlyArray<Contender> = [perChannelFloorName, perMessageFloorName].map((name) => ({
+  name,
+  reference: true
+}))
 
-/** The contender whose median is the \`× floor\` ratio of a workload where it runs. */
+export const contenders: ReadonlyArray<Contender> = [
+  jet(false),
+  jet(true),
+  rawWs,
+  platform,
+  party(),
+  effectFloor,
+  queueFloor,
+  ...multiplexFloors
+]
+
+/** The contender whose median is the \`× floor\` ratio of a workload where it runs (multiplex: its own floors, see multiplexRows). */
 export const floorName = queueFloor.name

@@ -60,6 +60,8 @@ export interface Row {
   ratioToRawWs: number | null
   /** Same-run median over the floor contender's (raw ws → Effect Queue), where it runs. */
   ratioToFloor: number | null
+  /** The contender `ratioToFloor` divides by (the workload's floor), when it ran. */
+  floor: string | null
 }
 
 const spawnBlaster = (port = 0): Promise<{ child: ChildProcess; port: number }> =>
@@ -110,7 +112,7 @@ const throughput = async (port: number) => {
   for (const c of active) {
     if (runs("feed") && c.feed) await c.feed(`ws://127.0.0.1:${port}/feed?n=20000&size=120`, 20000)
     if (runs("feed") && c.feedEach) await c.feedEach(`ws://127.0.0.1:${port}/feed?n=20000&size=120`, 20000, "runForEach")
-    if (runs("echo")) await c.echo(`ws://127.0.0.1:${port}/echo`, "warm", 500)
+    if (runs("echo") && c.echo) await c.echo(`ws://127.0.0.1:${port}/echo`, "warm", 500)
     if (runs("large") && c.large) await c.large(`ws://127.0.0.1:${port}/large?n=50&size=65536`, 50)
   }
   // One workload at a time, its runs back to back with the contenders interleaved: the shared
@@ -155,13 +157,17 @@ const throughput = async (port: number) => {
   for (const [label, size] of runs("echo") ? [["32 B", 32], ["8 KiB", 8192]] as const : []) {
     const payload = "e".repeat(size)
     await rounds(
-      async (c) => {
-        // The process's CPU time (user + system) over the part: what a round trip costs the client
-        // itself, whatever the latency (the blaster is another process).
-        const cpu = process.cpuUsage()
-        const latencies = await withTimeout(c.echo(`ws://127.0.0.1:${port}/echo`, payload, ECHO_N / SEGMENTS), 120_000, `${c.name} echo`)
-        const used = process.cpuUsage(cpu)
-        return { latencies, cpu: used.user + used.system }
+      (c) => {
+        const echo = c.echo
+        if (echo === undefined) return undefined
+        return (async () => {
+          // The process's CPU time (user + system) over the part: what a round trip costs the client
+          // itself, whatever the latency (the blaster is another process).
+          const cpu = process.cpuUsage()
+          const latencies = await withTimeout(echo(`ws://127.0.0.1:${port}/echo`, payload, ECHO_N / SEGMENTS), 120_000, `${c.name} echo`)
+          const used = process.cpuUsage(cpu)
+          return { latencies, cpu: used.user + used.system }
+        })()
       },
       (c, parts) => {
         const lat = parts.flatMap((p) => p.latencies) // the run's ECHO_N round trips
@@ -224,6 +230,9 @@ const restart = async () => {
   }
 }
 
+/** Workloads whose floor is not the Queue floor (`floorName`): the multiplex rows, each with its own. */
+const floorOf: Record<string, string> = {}
+
 const multiplex = async (port: number) => {
   if (!fs.existsSync(`${dir}../src/Multiplex.ts`)) return
   type Module = typeof import("./multiplex.js")
@@ -234,20 +243,32 @@ const multiplex = async (port: number) => {
     const as = module.multiplexContenders.find((m) => m === lib.name)
     if (as !== undefined) measured.push({ name: c.name, module, as })
   }
-  for (let run = 0; run < RUNS; run++) {
-    for (let i = 0; i < measured.length; i++) {
-      const m = measured[(i + run) % measured.length]!
-      const v = await withTimeout(m.module.multiplexRun(m.as, port, quick ? 10_000 : 100_000), 120_000, `${m.name} multiplex`)
-      record("multiplex 100 channels (runForEach per subscription)", m.name, v, "msgs/s", true)
-    }
-  }
-  // mux.runForEach: the router runs each channel's handler (this library's; a baseline may not have it)
-  const router = measured.filter((m) => m.name === "jetsocket" || m.name === "raw ws")
-  for (let run = 0; run < RUNS; run++) {
-    for (let i = 0; i < router.length; i++) {
-      const m = router[(i + run) % router.length]!
-      const v = await withTimeout(m.module.multiplexRun(m.as, port, quick ? 10_000 : 100_000, "router"), 120_000, `${m.name} multiplex router`)
-      record("multiplex 100 channels (mux.runForEach, router-level)", m.name, v, "msgs/s", true)
+  const n = quick ? 10_000 : 100_000
+  // Each row beside its floor: runForEach per subscription (floor: an Effect Queue per channel, the
+  // same consumer), and mux.runForEach (the router runs each channel's handler; floor: one Effect
+  // Queue, one fiber running an Effect handler per message). A baseline without mux.runForEach fails
+  // its router runs: left out of that row, said so.
+  const rows = [
+    ["subscriptions", "multiplex 100 channels (runForEach per subscription)"],
+    ["router", "multiplex 100 channels (mux.runForEach, router-level)"]
+  ] as const
+  for (const [consumer, workload] of rows) {
+    const { contenders: names, floor } = measured[0]?.module.multiplexRows[consumer] ?? { contenders: [], floor: "" }
+    floorOf[workload] = floor
+    let inRow = measured.filter((m) => names.includes(m.as))
+    for (let run = 0; run < RUNS; run++) {
+      for (let i = 0; i < inRow.length; i++) {
+        const m = inRow[(i + run) % inRow.length]!
+        try {
+          const v = await withTimeout(m.module.multiplexRun(m.as, port, n, consumer), 120_000, `${m.name} multiplex ${consumer}`)
+          record(workload, m.name, v, "msgs/s", true)
+        } catch (e) {
+          if (m.name !== baselineName) throw e
+          console.error(`${workload}: ${m.name} left out (${String(e)})`)
+          inRow = inRow.filter((x) => x !== m)
+          i--
+        }
+      }
     }
   }
 }
@@ -355,7 +376,8 @@ const main = async () => {
   const rows: Array<Row> = []
   for (const [workload, byC] of Object.entries(samples)) {
     const raw = byC["raw ws"] ? median(byC["raw ws"]) : null
-    const floor = byC[floorName] ? median(byC[floorName]) : null
+    const floorContender = floorOf[workload] ?? floorName
+    const floor = byC[floorContender] ? median(byC[floorContender]) : null
     for (const [contender, xs] of Object.entries(byC)) {
       const m = median(xs)
       rows.push({
@@ -366,7 +388,8 @@ const main = async () => {
         max: round(Math.max(...xs)),
         unit: units[workload]!,
         ratioToRawWs: raw ? round(m / raw, 3) : null,
-        ratioToFloor: floor ? round(m / floor, 3) : null
+        ratioToFloor: floor ? round(m / floor, 3) : null,
+        floor: floor ? floorContender : null
       })
     }
   }

@@ -45,6 +45,65 @@ describe("Multiplex (policies, unsubscribe, events)", () => {
       expect((yield* other.recv({ timeout: "5 seconds" })) as unknown).toEqual({ stream: "other@trade", data: { i: 1 } })
     }).pipe(Effect.provide(NodeTransport.layer)))
 
+  it.scopedLive("backpressure: routing holds right after the message that fills a subscription, within a routed batch", () =>
+    Effect.gen(function*() {
+      const server = binance()
+      const ts = yield* TestServer.make({ handler: server.handler })
+      const mux = yield* Multiplex.make(ts.url, options)
+      const slow = yield* mux.subscribe("slow@trade", { queueSize: 4, overflowPolicy: "backpressure" })
+      const other = yield* mux.subscribe("other@trade", { queueSize: 1000 })
+      yield* ts.waitUntil(() => server.isSubscribed("slow@trade") && server.isSubscribed("other@trade"))
+      // `slow` full: routing holds, so what follows waits in the client's buffer and reaches the
+      // router as one batch (deterministic, whatever the socket reads: the router takes nothing meanwhile).
+      for (let i = 1; i <= 4; i++) server.publish("slow@trade", { i })
+      yield* until(Effect.map(slow.stats, (s) => s.queued >= 4))
+      for (let i = 5; i <= 12; i++) server.publish("slow@trade", { i })
+      server.publish("other@trade", { i: 1 })
+      yield* until(Effect.map(mux.client.stats, (s) => s.bufferSize >= 9))
+      // Two taken: `slow` is at half (2 of 4), routing resumes with that batch; messages 5 and 6
+      // fill `slow` again and routing holds there, before `other`'s message.
+      expect((yield* slow.recv()) as unknown).toEqual({ stream: "slow@trade", data: { i: 1 } })
+      expect((yield* slow.recv()) as unknown).toEqual({ stream: "slow@trade", data: { i: 2 } })
+      yield* until(Effect.map(slow.stats, (s) => s.queued >= 4))
+      yield* realSleep(100)
+      expect((yield* slow.stats).queued).toBe(4)
+      expect((yield* other.stats).received).toBe(0)
+      const rest = yield* take(slow.messages, 10)
+      expect(rest.map((m: any) => m.data.i)).toEqual([3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
+      expect((yield* other.recv({ timeout: "5 seconds" })) as unknown).toEqual({ stream: "other@trade", data: { i: 1 } })
+      expect((yield* slow.stats).dropped).toBe(0)
+    }).pipe(Effect.provide(NodeTransport.layer)))
+
+  it.scopedLive("messages routed in batches reach a waiting recv first, then the rest in order, interleaved with another channel's", () =>
+    Effect.gen(function*() {
+      const server = binance()
+      const ts = yield* TestServer.make({ handler: server.handler })
+      const mux = yield* Multiplex.make(ts.url, options)
+      const sub = yield* mux.subscribe("b@trade", { queueSize: 1000 })
+      const noise = yield* mux.subscribe("n@trade", { queueSize: 1000 })
+      yield* ts.waitUntil(() => server.isSubscribed("b@trade") && server.isSubscribed("n@trade"))
+      // A recv waits on the empty subscription; the bursts below reach the router as chunks of
+      // several messages each, interleaved with another channel's.
+      const waiting = yield* Effect.fork(sub.recv())
+      yield* realSleep(20)
+      let i = 0
+      for (let burst = 0; burst < 5; burst++) {
+        for (let k = 0; k < 40; k++) {
+          i++
+          server.publish("b@trade", { i })
+          server.publish("n@trade", { i })
+        }
+        yield* realSleep(10)
+      }
+      expect((yield* Fiber.join(waiting).pipe(Effect.timeout("5 seconds"))) as unknown).toEqual({ stream: "b@trade", data: { i: 1 } })
+      const got: Array<number> = []
+      for (let k = 2; k <= 200; k++) got.push(((yield* sub.recv({ timeout: "5 seconds" })) as any).data.i)
+      expect(got).toEqual(Array.from({ length: 199 }, (_, k) => k + 2))
+      const others = yield* take(noise.messages, 200)
+      expect(others.map((m: any) => m.data.i)).toEqual(Array.from({ length: 200 }, (_, k) => k + 1))
+      expect((yield* sub.stats).received).toBe(200)
+    }).pipe(Effect.provide(NodeTransport.layer)))
+
   it.scopedLive("error policy: a full subscription fails with BufferOverflowError and unsubscribes", () =>
     Effect.gen(function*() {
       const server = binance()

@@ -17,6 +17,7 @@ interface Results {
     unit: string
     ratioToRawWs: number | null
     ratioToFloor: number | null
+    floor: string | null
   }>
 }
 
@@ -89,8 +90,19 @@ describe("bench (quick)", () => {
     expect(contendersOf("echo 32 B p99")).toEqual(expect.arrayContaining(["jetsocket", "raw ws", floor, "raw ws in Effect (floor)"]))
     expect(results.rows.find((r) => r.workload === "echo 8 KiB p50" && r.contender === "jetsocket")?.ratioToFloor).toBeGreaterThan(0)
     expect(contendersOf("memory/idle conn heap (200, each connect its own runPromise)")).toEqual(["jetsocket", "raw ws"])
-    expect(contendersOf("multiplex 100 channels (runForEach per subscription)")).toEqual(["jetsocket", "raw ws"])
-    expect(contendersOf("multiplex 100 channels (mux.runForEach, router-level)")).toEqual(["jetsocket", "raw ws"])
+    // each multiplex row beside its own floor, which its × floor divides by (named in the row)
+    for (
+      const [workload, floor] of [
+        ["multiplex 100 channels (runForEach per subscription)", "raw ws → Effect Queue per channel (floor)"],
+        ["multiplex 100 channels (mux.runForEach, router-level)", "raw ws → Effect handler per message (floor)"]
+      ]
+    ) {
+      expect(contendersOf(workload)).toEqual(["jetsocket", "raw ws", floor])
+      const jet = results.rows.find((r) => r.workload === workload && r.contender === "jetsocket")!
+      expect(jet.floor).toBe(floor)
+      expect(jet.ratioToFloor).toBeGreaterThan(0)
+      expect(jet.ratioToRawWs).toBeGreaterThan(0)
+    }
     for (const workload of ["CPU per second, 300 idle, heartbeat 1 s", "100 connections fed at once (runForEach each)"]) {
       expect(contendersOf(`scale: ${workload}`)).toEqual(["jetsocket", "raw ws"])
     }

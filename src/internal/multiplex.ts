@@ -1,5 +1,5 @@
 import type * as Cause from "effect/Cause"
-import type * as Chunk from "effect/Chunk"
+import * as Chunk from "effect/Chunk"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
@@ -174,40 +174,63 @@ export const make = (
       return false
     }
 
+    /**
+     * Routes one chunk of the client's messages, in order. A message that fills a subscription
+     * under "backpressure" holds routing right after it: the rest of the chunk is routed once that
+     * subscription has room, so a subscription never holds more than its `queueSize` and a later
+     * message of another channel waits too, whether or not it came in the same chunk.
+     */
     const route = (chunk: Chunk.Chunk<unknown>): Effect.Effect<void, CallbackError> =>
-      Effect.suspend(() => {
-        let paused: Array<Sub> | undefined
-        let handled: Array<Sub> | undefined
-        for (const message of chunk) {
-          let channel: unknown
-          try {
-            channel = extract(message)
-          } catch (cause) {
-            return Effect.fail(new CallbackError({ callback: channelExtractor === undefined ? "channelKey" : "channelExtractor", cause }))
-          }
-          const entry = typeof channel === "string" ? channels.get(channel) : undefined
-          if (entry === undefined || entry.subscribers.size === 0) {
-            unroutableMessages++
-            Effect.runSync(PubSub.publish(unrouted, message))
+      Effect.suspend(() => routeFrom(Chunk.toReadonlyArray(chunk), 0))
+
+    const routeFrom = (messages: ReadonlyArray<unknown>, start: number): Effect.Effect<void, CallbackError> => {
+      let paused: Array<Sub> | undefined
+      let handled: Array<Sub> | undefined
+      for (let i = start; i < messages.length; i++) {
+        const message = messages[i]
+        let channel: unknown
+        try {
+          channel = extract(message)
+        } catch (cause) {
+          return Effect.fail(new CallbackError({ callback: channelExtractor === undefined ? "channelKey" : "channelExtractor", cause }))
+        }
+        const entry = typeof channel === "string" ? channels.get(channel) : undefined
+        if (entry === undefined || entry.subscribers.size === 0) {
+          unroutableMessages++
+          Effect.runSync(PubSub.publish(unrouted, message))
+          continue
+        }
+        totalMessagesRouted++
+        let filled = false
+        for (const sub of entry.subscribers) {
+          if (sub.handler !== undefined) {
+            sub.received++
+            if (sub.pending === undefined) (handled ??= []).push(sub)
+            ;(sub.pending ??= []).push(message)
             continue
           }
-          totalMessagesRouted++
-          for (const sub of entry.subscribers) {
-            if (sub.handler !== undefined) {
-              sub.received++
-              if (sub.pending === undefined) (handled ??= []).push(sub)
-              ;(sub.pending ??= []).push(message)
-              continue
-            }
-            deliver(sub, message)
-            if (sub.buffer.policy === "backpressure" && sub.buffer.size() >= sub.buffer.capacity) (paused ??= []).push(sub)
+          deliver(sub, message)
+          if (sub.buffer.policy === "backpressure" && sub.buffer.size() >= sub.buffer.capacity) {
+            ;(paused ??= []).push(sub)
+            filled = true
           }
         }
-        // runForEach handlers run here, in the router fiber, each on its batch in order: no queue, stream or fiber each.
-        const run = handled === undefined ? Effect.void : Effect.forEach(handled, runHandler, { discard: true })
-        // A full subscription under "backpressure" holds routing (and so, through the client's buffer, the socket).
-        return paused === undefined ? run : Effect.zipRight(run, Effect.forEach(paused, (sub) => sub.latch.await, { discard: true }))
-      })
+        if (filled && i + 1 < messages.length) {
+          return Effect.zipRight(hold(handled, paused), Effect.suspend(() => routeFrom(messages, i + 1)))
+        }
+      }
+      return hold(handled, paused)
+    }
+
+    /**
+     * Runs this batch's `mux.runForEach` handlers (here, in the router fiber, each on its batch in
+     * order: no queue, stream or fiber each), then waits until every full "backpressure"
+     * subscription has room (routing held, and so, through the client's buffer, the socket).
+     */
+    const hold = (handled: Array<Sub> | undefined, paused: Array<Sub> | undefined): Effect.Effect<void> => {
+      const run = handled === undefined ? Effect.void : Effect.forEach(handled, runHandler, { discard: true })
+      return paused === undefined ? run : Effect.zipRight(run, Effect.forEach(paused, (sub) => sub.latch.await, { discard: true }))
+    }
 
     /** Runs a handler on its batch; its failure ends its run (and only its) and unsubscribes it. */
     const runHandler = (sub: Sub): Effect.Effect<void> => {
