@@ -160,10 +160,15 @@ const connectWith = (construct: (url: string, protocols?: string | Array<string>
         return Effect.sync(abandon)
       })
     }),
-    (socket) => Effect.sync(() => {
-      if (socket.readyState !== CLOSED) socket.close()
-    })
+    closeSocket
   ).pipe(Effect.map(makeConnection))
+
+/** The socket's finalizer, with the socket as `this` (see `acquireInterruptible`). */
+function closeSocket(this: WebSocket): Effect.Effect<void> {
+  return Effect.sync(() => {
+    if (this.readyState !== CLOSED) this.close()
+  })
+}
 
 /**
  * A `Transport` on a given `WebSocket` constructor.

@@ -1,5 +1,9 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Clock, Context, Effect, Logger, LogLevel, Option, Runtime, Scope, Supervisor } from "effect"
+import { Clock, Context, Effect, Exit, Fiber, FiberRef, HashMap, Logger, LogLevel, Option, Runtime, Scope, Supervisor } from "effect"
+import * as JetSocket from "../src/JetSocket.js"
+import * as NodeTransport from "../src/NodeTransport.js"
+import * as TestServer from "../src/TestServer.js"
+import type { Client } from "../src/internal/client.js"
 import * as SharedRuntime from "../src/internal/sharedRuntime.js"
 import * as Ticker from "../src/internal/ticker.js"
 
@@ -75,4 +79,51 @@ describe("SharedRuntime", () => {
     // another service value is another Runtime
     expect(await independent(2)).not.toBe(first)
   })
+
+  it("independent runs that differ in a FiberRef value or a Supervisor each keep their own Runtime, with that value", async () => {
+    const independent = (around: (self: Effect.Effect<Runtime.Runtime<never>>) => Effect.Effect<Runtime.Runtime<never>>) =>
+      Effect.runPromise(Effect.scoped(around(shared.pipe(Effect.provideService(Setting, 1)))))
+    const first = await independent((self) => self)
+    expect(await independent((self) => self)).toBe(first)
+    // a Supervisor (the last Runtime kept is the one compared): its own Runtime, whose fibers it sees
+    const supervisor = Effect.runSync(Supervisor.track)
+    const supervised = await independent(Effect.supervised(supervisor))
+    expect(supervised).not.toBe(first)
+    const forked = Runtime.runFork(supervised)(Effect.never)
+    expect(Effect.runSync(supervisor.value)).toContain(forked)
+    await Effect.runPromise(Fiber.interrupt(forked))
+    // a log annotation (a FiberRef value) of the caller's: a Runtime of its own, which keeps it
+    const annotated = await independent(Effect.annotateLogs("client", "a"))
+    expect(annotated).not.toBe(first)
+    const annotations = Runtime.runSync(annotated)(FiberRef.get(FiberRef.currentLogAnnotations))
+    expect(HashMap.get(annotations, "client")).toEqual(Option.some("a"))
+    // the same annotation set by another run (a new HashMap, an equal one): the same Runtime
+    expect(await independent(Effect.annotateLogs("client", "a"))).toBe(annotated)
+    expect(await independent(Effect.annotateLogs("client", "b"))).not.toBe(annotated)
+  })
+
+  it("clients connected each by its own runPromise share the Runtime their fibers run in, unless the caller's differs", async () => {
+    const server = await Effect.runPromise(Scope.make().pipe(
+      Effect.flatMap((scope) => Effect.map(Scope.extend(TestServer.make({ handler: TestServer.silent }), scope), (s) => ({ s, scope })))
+    ))
+    const scopes: Array<Scope.CloseableScope> = []
+    const open = (around: <A, E, R>(self: Effect.Effect<A, E, R>) => Effect.Effect<A, E, R> = (self) => self) => {
+      const scope = Effect.runSync(Scope.make())
+      scopes.push(scope)
+      return Effect.runPromise(around(JetSocket.connect(server.s.url)).pipe(Scope.extend(scope), Effect.provide(NodeTransport.layer)))
+        .then((ws) => (ws as unknown as Client<unknown>).env.runtime)
+    }
+    try {
+      const [a, b] = await Promise.all([open(), open()])
+      expect(b).toBe(a)
+      const annotated = await open(Effect.annotateLogs("client", "c"))
+      expect(annotated).not.toBe(a)
+      expect(await open(Effect.annotateLogs("client", "c"))).toBe(annotated)
+      expect(HashMap.get(Runtime.runSync(annotated)(FiberRef.get(FiberRef.currentLogAnnotations)), "client"))
+        .toEqual(Option.some("c"))
+    } finally {
+      for (const scope of scopes) await Effect.runPromise(Scope.close(scope, Exit.void))
+      await Effect.runPromise(Scope.close(server.scope, Exit.void))
+    }
+  }, 20_000)
 })

@@ -1,5 +1,7 @@
 // Probe: heap per idle connection, clients opened in a row by one fiber vs each by its own runPromise.
-// node --expose-gc independent-heap.mjs <port> <n> <one|independent|raw> <outdir>
+// node --expose-gc independent-heap.mjs <port> <n> <one|independent|annotated|raw> <outdir>
+// annotated: independent, each run under the same log annotation (set anew by each run, as a service
+// that annotates its logs does)
 import { Effect, Scope } from "effect"
 import * as v8 from "node:v8"
 import WebSocket from "ws"
@@ -36,7 +38,8 @@ const open = async (count: number) => {
   await Promise.all(Array.from({ length: count }, async () => {
     const scope = Effect.runSync(Scope.make())
     keep.push(scope)
-    await Effect.runPromise(JetSocket.connect(url, options).pipe(Scope.extend(scope), Effect.provide(NodeTransport.layer)))
+    const connect = JetSocket.connect(url, options).pipe(Scope.extend(scope), Effect.provide(NodeTransport.layer))
+    await Effect.runPromise(mode === "annotated" ? Effect.annotateLogs(connect, "service", "feeds") : connect)
   }))
 }
 

@@ -30,6 +30,7 @@ import { BufferHooks, duplicates, type PendingRequest } from "./client/inbound.j
 import * as Lifecycle from "./client/lifecycle.js"
 import * as Liveness from "./client/liveness.js"
 import * as Outbound from "./client/outbound.js"
+import * as Rare from "./client/rare.js"
 import type { Retry } from "./client/reconnect.js"
 import * as Reconnect from "./client/reconnect.js"
 import * as Stats from "./client/stats.js"
@@ -55,8 +56,8 @@ export class Client<A> implements JetSocket.JetSocket<A> {
 
   // --- configuration
   readonly codec: Codec.SyncCodec<A>
-  /** Built on the first failure (see `Retry`). */
-  retryState: Retry | undefined
+  /** Built on the first failure (see `Retry`); in `rare`, as the fields below marked so. */
+  declare retryState: Retry | undefined
   readonly heartbeat: Heartbeat.Resolved | undefined
   /** With dedup configured: records a message's key, `true` when it was among the window's last keys. */
   readonly isDuplicate: ((message: A) => boolean) | undefined
@@ -109,17 +110,19 @@ export class Client<A> implements JetSocket.JetSocket<A> {
   queuedSends: Deque<Frame> | undefined
   // Made on first use: an idle connection should cost little more than its socket (see docs/performance.md).
   pending: Set<PendingRequest> | undefined
-  hooks: Set<(context: JetSocket.ConnectContext) => Effect.Effect<void, JetSocketError>> | undefined
+  /** In `rare` (see internal/client/rare.ts). */
+  declare hooks: Set<(context: JetSocket.ConnectContext) => Effect.Effect<void, JetSocketError>> | undefined
   /** @internal */
-  stateRef: SubscriptionRef.SubscriptionRef<State> | undefined
+  declare stateRef: SubscriptionRef.SubscriptionRef<State> | undefined
   /** The events hub: made for the first subscriber; `null` once the client closed (no more events). */
   pubsub: PubSub.PubSub<JetSocketEvent> | null | undefined
-  lastSequenceId: unknown = undefined
+  /** In `rare`. */
+  declare lastSequenceId: unknown
   /** When the current full_buffer replay started (its ReplayCompleted reports the duration). */
-  replayStartedAt = 0
+  declare replayStartedAt: number
   bufferPaused = false
   /** How many times backpressure paused reading (the heartbeat checks it). */
-  bufferPauses = 0
+  declare bufferPauses: number
   /**
    * The connecting fiber: it runs from a drop (or the start) until a
    * connection is up, then ends (with `maxConnectionAge` it stays, to rotate).
@@ -138,7 +141,7 @@ export class Client<A> implements JetSocket.JetSocket<A> {
   everConnected = false
   lastMetricsFlush = 0
   /** Dropped since the last `BufferOverflow` event; an event is due while it is above 0. */
-  droppedSinceEvent = 0
+  declare droppedSinceEvent: number
 
   // --- figures
   messagesSent = 0
@@ -147,9 +150,12 @@ export class Client<A> implements JetSocket.JetSocket<A> {
   bytesReceived = 0
   /** @internal */
   reconnects = 0
-  deduplicated = 0
-  validationErrors = 0
-  latencyRecorder: LatencyRecorder | undefined
+  /** In `rare`, as the two below. */
+  declare deduplicated: number
+  declare validationErrors: number
+  declare latencyRecorder: LatencyRecorder | undefined
+  /** What few clients set (retries, hooks, replay, dedup, overflow…): made with the first of it. */
+  rare: Rare.Rare | undefined
   metrics: ClientMetrics | undefined
 
   /** Made on first use (a message, a consumer, the end): an idle client holds none (~0.2 KiB). */
@@ -382,6 +388,7 @@ export class Client<A> implements JetSocket.JetSocket<A> {
 
 // On the prototype: one property fewer on every client.
 ;(Client.prototype as { [TypeId]: typeof TypeId })[TypeId] = TypeId
+Rare.install(Client.prototype)
 
 /**
  * The finalizer a client leaves in its caller's scope: a bound function (no

@@ -206,7 +206,10 @@ function onSessionClose(this: WebSocket, code: number, reason: Buffer): void {
   )
 }
 
-const terminate = (connection: WsConnection): Effect.Effect<void> => connection.terminate()
+/** The socket's finalizer, with the connection as `this` (see `acquireInterruptible`). */
+function terminate(this: WsConnection): Effect.Effect<void> {
+  return this.terminate()
+}
 
 const connect = (request: Transport.ConnectRequest) =>
   acquireInterruptible(

@@ -1,4 +1,5 @@
 import * as Context from "effect/Context"
+import * as Equal from "effect/Equal"
 import * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
 import * as FiberRefs from "effect/FiberRefs"
@@ -81,9 +82,19 @@ const same = (a: Runtime.Runtime<never>, b: Runtime.Runtime<never>, anyContext =
  */
 export const sameButContext = (a: Runtime.Runtime<never>, b: Runtime.Runtime<never>): boolean => same(a, b, true)
 
-/** Identical, or two contexts with the same services (the context is itself a FiberRef's value). */
+/**
+ * Identical, two contexts with the same services (the context is itself a
+ * FiberRef's value), or two equal values of Effect's own data types. Callers
+ * that each run on their own (`Effect.runPromise` per connection) and set the
+ * same log annotations or span annotations hold each a new `HashMap` of them:
+ * compared by identity, each client kept its own Runtime and FiberRefs copy
+ * (~0.3 KiB). A fiber of the kept Runtime reads an equal value, which it logs
+ * or reports alike; a `Supervisor`, logger, tracer or clock is compared by
+ * identity (none of them implements `Equal`).
+ */
 const sameValue = (a: unknown, b: unknown): boolean =>
-  a === b || (Context.isContext(a) && Context.isContext(b) && sameContext(a, b))
+  a === b || (Context.isContext(a) && Context.isContext(b) && sameContext(a, b)) ||
+  (Equal.isEqual(a) && Equal.isEqual(b) && Equal.equals(a, b))
 
 /** The same services but for `Scope` (the kept Runtime has none, see {@link withoutScope}). */
 const sameContext = (a: Context.Context<never>, b: Context.Context<never>): boolean => {

@@ -11,6 +11,7 @@ import type { Deque } from "../deque.js"
 import * as Ticker from "../ticker.js"
 import * as Close from "./close.js"
 import * as Inbound from "./inbound.js"
+import type * as Lifecycle from "./lifecycle.js"
 import * as Liveness from "./liveness.js"
 
 type Frame = Codec.Frame
@@ -31,7 +32,9 @@ const UNATTENDED = 16
  * also the transport's handlers and the heartbeat's timer entry, as prototype
  * methods: an idle connection costs one object here, not a closure per callback.
  */
-export class Conn extends Ticker.TimerEntry implements Transport.Handlers {
+export class Conn extends Ticker.TimerEntry implements Transport.Handlers, Lifecycle.Up {
+  /** A Conn is its own `Up` lifecycle state (see `Lifecycle.Up`): `"Up"`, on the prototype. */
+  declare readonly _tag: "Up"
   connection: Transport.Connection | undefined
   /** Where the socket lives (Effect's own `Scope.make`); closed when it ends. */
   scope: Scope.CloseableScope | undefined
@@ -89,6 +92,11 @@ export class Conn extends Ticker.TimerEntry implements Transport.Handlers {
     Liveness.beat(this.client, this)
   }
 
+  /** As the `Up` state: the connection that is up, this one. */
+  get conn(): Conn {
+    return this
+  }
+
   /** Takes what the socket never confirmed writing (to re-send it on the next connection). */
   unconfirmed(): Array<Frame> {
     return this.inflight === undefined ? [] : this.inflight.drain()
@@ -127,6 +135,7 @@ const flagAccessor = (bit: number): PropertyDescriptor => ({
 })
 
 Object.defineProperties(Conn.prototype, {
+  _tag: { value: "Up" },
   holding: flagAccessor(HOLDING),
   closing: flagAccessor(CLOSING),
   heartbeat: flagAccessor(HEARTBEAT),

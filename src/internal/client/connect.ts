@@ -80,7 +80,14 @@ export const open = (client: Client<any>, attempt: number): Effect.Effect<Conn, 
       }),
       Scope.extend(scope),
       Effect.onError(() => releaseSocket(client, conn)),
-      Effect.withSpan("jetsocket.connect", { attributes: { "jetsocket.url": url, "jetsocket.attempt": attempt } })
+      // No captured stack trace: it would name this line (the attempt runs in the client's own fiber, not
+      // at the user's call site), and capturing it costs an `Error` and an entry in Effect's span-trace
+      // `WeakMap` per attempt, whose table stays sized for the attempts alive at once (~33 B per client
+      // when 1 000 connect at once; docs/performance.md).
+      Effect.withSpan("jetsocket.connect", {
+        attributes: { "jetsocket.url": url, "jetsocket.attempt": attempt },
+        captureStackTrace: false
+      })
     )
     conn.connection = connection
     conn.openedAt = client.elapsed()
