@@ -153,7 +153,7 @@ const raw = (url: string, n: number) =>
   new Promise<number>((resolve, reject) => {
     const ws = new WebSocket(url)
     const handlers = new Map<string, (m: Tick) => void>()
-    for (let i = 0; i < CHANNELS; i++) handlers.set(`c${i}`, (m) => void (sink += m.price))
+    for (const c of channelNames()) handlers.set(c, (m) => void (sink += m.price))
     let total = 0
     let t0 = 0
     ws.on("error", reject)
