@@ -1,6 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Either, Fiber, TestClock } from "effect"
 import * as ConnectionPool from "../src/ConnectionPool.js"
+import type * as JetSocket from "../src/JetSocket.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
 
@@ -18,32 +19,41 @@ const within = <A, E, R>(effect: Effect.Effect<A, E, R>, what: string) =>
     Effect.orDie
   )
 
+/**
+ * A pool of one connection to a server that answers a message saying "poison"
+ * with a frame that is not JSON (and echoes the rest), under `strict: false`
+ * (the client skips undecodable frames), and `poison`: on a lease, leaves the
+ * undecodable answer unread in the connection's buffer.
+ */
+const poisonedPool = Effect.gen(function*() {
+  const server = yield* TestServer.make({
+    handler: (connection) =>
+      connection.onMessage((data) => connection.send(String(data).includes("poison") ? "{not json" : data))
+  })
+  const pool = yield* ConnectionPool.make({ baseUrl: server.url, maxConnections: 1, connectOptions: { strict: false } })
+  const poison = (ws: JetSocket.JetSocket<unknown>) =>
+    Effect.zipRight(
+      ws.send({ op: "poison" }),
+      realPoll(() => Effect.runSync(ws.stats).bufferSize === 1, "the undecodable frame")
+    )
+  return { server, pool, poison }
+})
+
+/** Sends `message` and returns the echo. */
+const echo = (ws: JetSocket.JetSocket<unknown>, message: unknown) =>
+  Effect.zipRight(ws.send(message), ws.recv({ timeout: "5 seconds" }))
+
 describe("ConnectionPool acquire is bounded", () => {
   it.scopedLive("a frame the client skips (strict: false) left unread does not hang the next acquire", () =>
     Effect.gen(function*() {
-      // The server answers a message that says "poison" with a frame that is not JSON, and echoes the rest.
-      const server = yield* TestServer.make({
-        handler: (connection) =>
-          connection.onMessage((data) => connection.send(String(data).includes("poison") ? "{not json" : data))
-      })
-      const pool = yield* ConnectionPool.make({
-        baseUrl: server.url,
-        maxConnections: 1,
-        connectOptions: { strict: false }
-      })
-      const first = yield* Effect.scoped(Effect.gen(function*() {
-        const ws = yield* pool.acquire("/bad")
-        yield* ws.send({ op: "poison" })
-        // Released without reading the undecodable reply, once it is in the buffer.
-        yield* realPoll(() => Effect.runSync(ws.stats).bufferSize === 1, "the undecodable frame")
-        return ws
-      }))
+      const { pool, poison, server } = yield* poisonedPool
+      // Released without reading the undecodable reply, once it is in the buffer.
+      const first = yield* Effect.scoped(Effect.tap(pool.acquire("/bad"), poison))
       const reply = yield* within(
         Effect.scoped(Effect.gen(function*() {
           const ws = yield* pool.acquire("/bad", { timeout: "1 second" })
           expect(ws).toBe(first)
-          yield* ws.send({ op: "fresh" })
-          return yield* ws.recv({ timeout: "5 seconds" })
+          return yield* echo(ws, { op: "fresh" })
         })),
         "the second acquire"
       )
@@ -54,29 +64,17 @@ describe("ConnectionPool acquire is bounded", () => {
 
   it.scopedLive("a waiter handed such a connection at release is bounded by its timeout too", () =>
     Effect.gen(function*() {
-      const server = yield* TestServer.make({
-        handler: (connection) =>
-          connection.onMessage((data) => connection.send(String(data).includes("poison") ? "{not json" : data))
-      })
-      const pool = yield* ConnectionPool.make({
-        baseUrl: server.url,
-        maxConnections: 1,
-        connectOptions: { strict: false }
-      })
+      const { pool, poison } = yield* poisonedPool
       const waiter = yield* Effect.scoped(Effect.gen(function*() {
-        const ws = yield* pool.acquire("/bad")
-        yield* ws.send({ op: "poison" })
-        yield* realPoll(() => Effect.runSync(ws.stats).bufferSize === 1, "the undecodable frame")
+        yield* Effect.tap(pool.acquire("/bad"), poison)
         // A second borrower queues; it gets the connection when this lease ends.
-        const waiter = yield* Effect.fork(Effect.scoped(Effect.gen(function*() {
-          const next = yield* pool.acquire("/bad", { timeout: "1 second" })
-          yield* next.send({ op: "after" })
-          return yield* next.recv({ timeout: "5 seconds" })
-        })))
+        const waiter = yield* Effect.fork(
+          Effect.scoped(Effect.flatMap(pool.acquire("/bad", { timeout: "1 second" }), (ws) => echo(ws, { op: "after" })))
+        )
         yield* realPoll(() => Effect.runSync(pool.stats).waiting === 1, "the waiter to queue")
         return waiter
       }))
-      const exit = yield* within(Effect.either(waiter.await.pipe(Effect.flatten)), "the waiter")
+      const exit = yield* within(Effect.either(Fiber.join(waiter)), "the waiter")
       expect(exit).toEqual(Either.right({ op: "after" }))
     }).pipe(Effect.provide(NodeTransport.layer)))
 

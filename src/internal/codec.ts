@@ -196,18 +196,6 @@ export const schemaDecoder = <A, I>(
   syncParser(ParseResult.decodeUnknown(schema, options), schema.ast, runtime)
 
 /**
- * A Schema's synchronous encoder whose Effectful transformations run in `runtime` (the user's).
- *
- * @internal
- */
-export const schemaEncoder = <A, I>(
-  schema: Schema.Schema<A, I, never>,
-  runtime: Runtime.Runtime<never>,
-  options?: AST.ParseOptions
-): (input: A) => Either.Either<I, ParseResult.ParseError> =>
-  syncParser(ParseResult.encodeUnknown(schema, options), schema.ast, runtime)
-
-/**
  * Layers a Schema over a base codec: incoming values are decoded with the
  * Schema after the base codec, outgoing values are encoded with it and then
  * sent as JSON. Effectful transformations run in `runtime` (the user's).
@@ -220,7 +208,7 @@ export const withSchema = <A, I>(
   runtime: Runtime.Runtime<never>
 ): SyncCodec<A> => {
   const decodeSchema = schemaDecoder(schema, runtime, { errors: "all", onExcessProperty: "ignore" })
-  const encodeSchema = schemaEncoder(schema, runtime)
+  const encodeSchema = syncParser(ParseResult.encodeUnknown(schema), schema.ast, runtime)
   return {
     decode: (frame) => {
       const value = base.decode(frame)
