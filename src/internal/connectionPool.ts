@@ -9,13 +9,13 @@ import type * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as FiberSet from "effect/FiberSet"
 import * as Layer from "effect/Layer"
-import * as Option from "effect/Option"
 import * as Scope from "effect/Scope"
 import type * as ConnectionPool from "../ConnectionPool.js"
 import * as JetSocket from "../JetSocket.js"
 import { ConnectionTimeoutError, InvalidStateError, type JetSocketError, PoolExhaustedError } from "../JetSocketError.js"
 import * as Transport from "../Transport.js"
 import * as Options from "./options.js"
+import { drain, PooledConnection } from "./pooledConnection.js"
 import { resolveUrl, validateUrl } from "./url.js"
 
 /** @internal */
@@ -32,19 +32,6 @@ export const defaults = {
   healthCheckTimeout: Duration.seconds(5),
   acquireTimeout: Duration.seconds(30)
 } as const
-
-/** One pooled connection. `slot`: it counts against `maxConnections` until its close has finished. */
-class PooledConnection {
-  status: "active" | "idle" | "closing" = "active"
-  idleSince = 0
-  idleFiber: Fiber.RuntimeFiber<void, never> | undefined
-  constructor(
-    readonly id: number,
-    readonly url: string,
-    readonly client: JetSocket.JetSocket<any>,
-    readonly scope: Scope.CloseableScope
-  ) {}
-}
 
 /** What a waiter is handed: a connection for its URL, or the right to open one. */
 type Grant = { readonly _tag: "Connection"; readonly connection: PooledConnection } | { readonly _tag: "Slot" }
@@ -346,25 +333,6 @@ class Pool implements ConnectionPool.ConnectionPool {
   }
 
   /**
-   * Discards what a previous borrower left unread, so each lease starts clean,
-   * and never waits for more: each read has a zero timeout, so a read that
-   * cannot complete at once (nothing left, or only frames the client skips,
-   * such as undecodable ones under `strict: false`) ends the drain. At most
-   * `bufferSize` reads, each of which takes at least one queued frame.
-   */
-  private drain(client: JetSocket.JetSocket<any>): Effect.Effect<void> {
-    return Effect.flatMap(client.stats, (stats) => {
-      const step = (left: number): Effect.Effect<void> =>
-        // The read is interruptible even inside the acquire's uninterruptible region: the zero
-        // timeout must be able to stop it.
-        left === 0 ? Effect.void : Effect.timeoutOption(Effect.interruptible(Effect.either(client.recv())), Duration.zero).pipe(
-          Effect.flatMap((read) => Option.isNone(read) ? Effect.void : step(left - 1))
-        )
-      return step(stats.bufferSize)
-    })
-  }
-
-  /**
    * Returns a connection when its lease ends. A lease that ended in failure or
    * interruption may have left a reply on its way: that connection is discarded.
    */
@@ -404,7 +372,7 @@ class Pool implements ConnectionPool.ConnectionPool {
               this.evict(connection)
               continue
             }
-            yield* this.drain(connection.client)
+            yield* drain(connection.client)
           } else {
             connection = yield* restore(this.open(url, deadline, timeout))
           }
