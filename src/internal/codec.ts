@@ -167,20 +167,31 @@ export function fromOption<A>(option: CodecOption<A> | undefined, runtime?: Runt
  * (asynchronous) or dies is a `Forbidden` issue, as with `decodeUnknownEither`.
  */
 const syncParser = <A>(
-  parse: (input: unknown) => Effect.Effect<A, ParseResult.ParseIssue>,
+  parse: (input: unknown, options: AST.ParseOptions) => Effect.Effect<A, ParseResult.ParseIssue>,
+  options: AST.ParseOptions | undefined,
   ast: AST.AST,
   runtime: Runtime.Runtime<never>
-) =>
-(input: unknown): Either.Either<A, ParseResult.ParseError> => {
-  const result = parse(input)
-  // A pure Schema's parser returns its Either as is (an Either is an Effect in Effect 3).
-  if (Either.isEither(result)) return Either.mapLeft(result as Either.Either<A, ParseResult.ParseIssue>, ParseResult.parseError)
-  const exit = Runtime.runSyncExit(runtime)(result)
-  if (Exit.isSuccess(exit)) return Either.right(exit.value)
-  const issue = Cause.isFailType(exit.cause)
-    ? exit.cause.error
-    : new ParseResult.Forbidden(ast, input, Cause.pretty(exit.cause))
-  return Either.left(ParseResult.parseError(issue))
+) => {
+  // `ParseResult.decodeUnknown` runs the parser with a copy of the options plus `isEffectAllowed: true`
+  // (Effect's internal flag), made per call. A copy that gains a key gets a new hidden class each time,
+  // which made every property read in the parser slow (a 7-field Struct decoded several times slower
+  // than with `decodeUnknownEither`); the copy of options that already carry the flag keeps their class.
+  // Without the flag here the result is the same, only slower.
+  const internal = { ...options, isEffectAllowed: true } as AST.ParseOptions
+  return (input: unknown): Either.Either<A, ParseResult.ParseError> => {
+    const result = parse(input, internal)
+    // A pure Schema's parser returns its Either as is (an Either is an Effect in Effect 3).
+    if (Either.isEither(result)) {
+      const either = result as Either.Either<A, ParseResult.ParseIssue>
+      return Either.isRight(either) ? (either as Either.Either<A, never>) : Either.left(ParseResult.parseError(either.left))
+    }
+    const exit = Runtime.runSyncExit(runtime)(result)
+    if (Exit.isSuccess(exit)) return Either.right(exit.value)
+    const issue = Cause.isFailType(exit.cause)
+      ? exit.cause.error
+      : new ParseResult.Forbidden(ast, input, Cause.pretty(exit.cause))
+    return Either.left(ParseResult.parseError(issue))
+  }
 }
 
 /**
@@ -193,7 +204,7 @@ export const schemaDecoder = <A, I>(
   runtime: Runtime.Runtime<never>,
   options?: AST.ParseOptions
 ): (input: unknown) => Either.Either<A, ParseResult.ParseError> =>
-  syncParser(ParseResult.decodeUnknown(schema, options), schema.ast, runtime)
+  syncParser(ParseResult.decodeUnknown(schema), options, schema.ast, runtime)
 
 /**
  * Layers a Schema over a base codec: incoming values are decoded with the
@@ -208,7 +219,7 @@ export const withSchema = <A, I>(
   runtime: Runtime.Runtime<never>
 ): SyncCodec<A> => {
   const decodeSchema = schemaDecoder(schema, runtime, { errors: "all", onExcessProperty: "ignore" })
-  const encodeSchema = syncParser(ParseResult.encodeUnknown(schema), schema.ast, runtime)
+  const encodeSchema = syncParser(ParseResult.encodeUnknown(schema), undefined, schema.ast, runtime)
   return {
     decode: (frame) => {
       const value = base.decode(frame)
