@@ -108,19 +108,20 @@ export const threw = (error: InvalidMessageError): CallbackError | undefined =>
   error.cause instanceof CallbackError ? error.cause : undefined
 
 /**
- * Runs a user codec's Effect synchronously in `runtime`, the user's (captured
- * when the client was made): its logger, tracer, supervisor and FiberRefs
- * see it, as they would any other Effect of theirs.
+ * Runs a user codec's Effect synchronously with `run`, the `runSyncExit` of
+ * the user's runtime (captured when the client was made): its logger,
+ * tracer, supervisor and FiberRefs see it, as they would any other Effect of
+ * theirs.
  */
 const runSync = <A>(
-  runtime: Runtime.Runtime<never>,
+  run: <X, E>(effect: Effect.Effect<X, E>) => Exit.Exit<X, E>,
   make: () => Effect.Effect<A, unknown>,
   frame: unknown,
   what: "decode" | "encode"
 ): A | InvalidMessageError => {
   let exit: Exit.Exit<A, unknown>
   try {
-    exit = Runtime.runSyncExit(runtime)(make())
+    exit = run(make())
   } catch (cause) {
     return callbackFailed(`codec.${what}`, frame, cause)
   }
@@ -138,10 +139,13 @@ const runSync = <A>(
   return invalid(`the codec could not ${what} the message (it must be synchronous)`, frame, Cause.squash(exit.cause))
 }
 
-const custom = <A>(codec: CustomCodec<A>, runtime: Runtime.Runtime<never>): SyncCodec<A> => ({
-  decode: (frame) => runSync(runtime, () => codec.decode(frame), frame, "decode"),
-  encode: (message) => runSync(runtime, () => codec.encode(message), message, "encode")
-})
+const custom = <A>(codec: CustomCodec<A>, runtime: Runtime.Runtime<never>): SyncCodec<A> => {
+  const run = Runtime.runSyncExit(runtime)
+  return {
+    decode: (frame) => runSync(run, () => codec.decode(frame), frame, "decode"),
+    encode: (message) => runSync(run, () => codec.encode(message), message, "encode")
+  }
+}
 
 /**
  * The codec an option names. A custom codec's Effects run in `runtime` (the
@@ -178,6 +182,7 @@ const syncParser = <A>(
   // than with `decodeUnknownEither`); the copy of options that already carry the flag keeps their class.
   // Without the flag here the result is the same, only slower.
   const internal = { ...options, isEffectAllowed: true } as AST.ParseOptions
+  const run = Runtime.runSyncExit(runtime)
   return (input: unknown): Either.Either<A, ParseResult.ParseError> => {
     const result = parse(input, internal)
     // A pure Schema's parser returns its Either as is (an Either is an Effect in Effect 3).
@@ -185,7 +190,7 @@ const syncParser = <A>(
       const either = result as Either.Either<A, ParseResult.ParseIssue>
       return Either.isRight(either) ? (either as Either.Either<A, never>) : Either.left(ParseResult.parseError(either.left))
     }
-    const exit = Runtime.runSyncExit(runtime)(result)
+    const exit = run(result)
     if (Exit.isSuccess(exit)) return Either.right(exit.value)
     const issue = Cause.isFailType(exit.cause)
       ? exit.cause.error
