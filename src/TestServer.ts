@@ -10,6 +10,9 @@
  * const ws = yield* JetSocket.connect(server.url)
  * ```
  *
+ * It also replays recordings made with `jetsocket URL --record FILE`
+ * ({@link loadRecording}, {@link replay}).
+ *
  * Node-only: import it from `jetsocket/testing`.
  *
  * @since 0.1.0
@@ -21,6 +24,8 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import type * as http from "node:http"
 import type { WebSocket } from "ws"
+import * as playback from "./internal/playback.js"
+import * as recording from "./internal/recording.js"
 import * as internal from "./internal/testServer.js"
 
 /**
@@ -284,3 +289,127 @@ export const waitUntil: (predicate: () => boolean, timeout?: Duration.DurationIn
  * @category layers
  */
 export const layer = (options: Options = {}): Layer.Layer<TestServer> => Layer.scoped(TestServer, make(options))
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const RecordingTypeId: typeof recording.RecordingTypeId = recording.RecordingTypeId
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type RecordingTypeId = typeof RecordingTypeId
+
+/**
+ * A recording made with `jetsocket URL --record FILE`, checked by
+ * {@link loadRecording}. It holds what the file says about itself, not its
+ * messages: {@link replay} reads the file as it plays, so a recording of
+ * millions of messages costs no more memory than a short one.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Recording {
+  readonly [RecordingTypeId]: RecordingTypeId
+  /** The file, as given to {@link loadRecording}. */
+  readonly path: string
+  /** The recorded URL, without user info and query values (`wss://host/path?token=`). */
+  readonly url: string
+  /** When the recording started (ISO 8601). */
+  readonly startedAt: string
+  /** Messages (text and binary) in the recording. */
+  readonly messages: number
+  /** Drops (`disconnected` lines) in the recording. */
+  readonly drops: number
+  /** ms from the first message to the last line. */
+  readonly durationMs: number
+}
+
+/**
+ * @since 0.1.0
+ */
+export declare namespace Recording {
+  /**
+   * How {@link replay} plays a recording.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export interface ReplayOptions {
+    /**
+     * `1` (default): the recorded timing; `2`: twice as fast; `Infinity`: as
+     * fast as the socket takes it. Any number > 0.
+     */
+    readonly speed?: number | undefined
+    /** Start over at the end instead of closing with 1000 (default `false`). */
+    readonly loop?: boolean | undefined
+    /**
+     * Close the connection where the recording saw a drop (default `false`:
+     * play through): a TCP drop for 1006 (and any code a close frame cannot
+     * carry), a close frame with the code otherwise. The reconnecting client
+     * then gets what followed the drop.
+     */
+    readonly drops?: boolean | undefined
+  }
+}
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isRecording = (u: unknown): u is Recording => typeof u === "object" && u !== null && RecordingTypeId in u
+
+/**
+ * A recording that cannot be read: a missing or unreadable file (`line` 0),
+ * a first line that is not a version-1 header, or a malformed line (its
+ * 1-based `line` and what is wrong with it). Its message reads
+ * `path:line: reason`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const RecordingError: typeof recording.RecordingError = recording.RecordingError
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type RecordingError = recording.RecordingError
+
+/**
+ * Reads a recording once, streamed, and checks every line: the header
+ * (`format` `"jetsocket-recording"`, `version` 1), then each message, drop
+ * and reconnect (`at` a number of ms that never goes back). Fails with a
+ * {@link RecordingError} naming the line at fault.
+ *
+ * @since 0.1.0
+ * @category recordings
+ */
+export const loadRecording = (path: string): Effect.Effect<Recording, RecordingError> =>
+  recording.load(path).pipe(Effect.map((summary) => ({ [RecordingTypeId]: RecordingTypeId, path, ...summary })))
+
+/**
+ * A handler that plays `recording` to each connection: its messages (text as
+ * text, binary as binary) at the recorded timing divided by `speed`, then a
+ * close with 1000 (or, with `loop`, from the start again).
+ *
+ * Each connection gets the recording from its start, except with `drops:
+ * true`: a connection closes where the recording saw a drop, and the next
+ * connection continues after that drop (one position per handler), so a
+ * client that reconnects receives every recorded message once. Works behind
+ * a `FaultProxy`: faults of your own on top of the recorded ones. Runs on the
+ * real clock; reads the file as it plays (the memory does not grow with the
+ * recording's length). Invalid options throw an `InvalidOptionsError`.
+ *
+ * ```ts
+ * const recording = yield* TestServer.loadRecording("test/fixtures/trades.jsonl")
+ * const server = yield* TestServer.make({ handler: TestServer.replay(recording, { speed: 10, drops: true }) })
+ * ```
+ *
+ * @since 0.1.0
+ * @category handlers
+ */
+export const replay = (recording: Recording, options: Recording.ReplayOptions = {}): Handler =>
+  playback.handler(recording.path, recording, options)
