@@ -2,6 +2,7 @@ import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Effect, Stream } from "effect"
 import * as path from "node:path"
 import { JetSocket } from "../src/index.js"
+import { parseArgs } from "../src/internal/cli.js"
 import { NodeTransport } from "../src/node.js"
 import { FaultProxy, TestServer } from "../src/testing.js"
 import { recordEvents } from "./fixtures/helpers.js"
@@ -213,4 +214,28 @@ describe("record with the CLI, replay with TestServer.replay", () => {
       expect(got.code).toBe(1000)
       expect(got.messages.map(({ data }) => JSON.parse(data as string).seq)).toEqual(texts)
     }).pipe(Effect.provide(NodeTransport.layer)), { timeout: 60_000 })
+})
+
+describe("jetsocket --record: arguments and an unwritable file", () => {
+  it("parses --record FILE; a missing value is a usage error", () => {
+    expect(parseArgs(["ws://127.0.0.1:1", "--record", "feed.jsonl", "-q"])).toMatchObject({
+      _tag: "Run",
+      options: { record: "feed.jsonl", quiet: true }
+    })
+    expect(parseArgs(["ws://127.0.0.1:1", "--record=feed.jsonl"])).toMatchObject({ _tag: "Run", options: { record: "feed.jsonl" } })
+    expect(parseArgs(["ws://127.0.0.1:1"])).toMatchObject({ _tag: "Run", options: { record: undefined } })
+    expect(parseArgs(["ws://127.0.0.1:1", "--record"])).toEqual({ _tag: "Invalid", message: "--record needs a value" })
+    expect(parseArgs(["ws://127.0.0.1:1", "--record="])).toEqual({ _tag: "Invalid", message: "--record needs a file name" })
+  })
+
+  it.scopedLive("a file it cannot create: exit 1 with the reason, before connecting", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const server = yield* TestServer.make({ handler: TestServer.silent })
+      const file = path.join(dir, "missing-dir", "feed.jsonl")
+      const run = yield* (yield* spawnCli([server.url, "--record", file])).exited
+      expect(run.code).toBe(1)
+      expect(run.stderr).toBe(`jetsocket: cannot write the recording ${file}: ENOENT: no such file or directory, open '${file}'\n`)
+      expect(server.upgradeCount()).toBe(0)
+    }), { timeout: 60_000 })
 })
