@@ -216,6 +216,27 @@ describe("record with the CLI, replay with TestServer.replay", () => {
     }).pipe(Effect.provide(NodeTransport.layer)), { timeout: 60_000 })
 })
 
+describe("jetsocket --record: the end of a run", () => {
+  it.scopedLive("--no-reconnect: the server's close is recorded as the last line", () =>
+    Effect.gen(function*() {
+      const dir = yield* tempDir
+      const file = path.join(dir, "closed.jsonl")
+      const source = yield* TestServer.make({
+        handler: (connection) => {
+          connection.send("a")
+          setTimeout(() => connection.close(4001, "bye"), 100)
+        }
+      })
+      const run = yield* (yield* spawnCli([source.url, "--record", file, "--no-reconnect", "--heartbeat", "off", "-q"])).exited
+      expect(run.code).toBe(1) // an abnormal close ends the command with 1
+      expect(run.stderr).toContain(`jetsocket: recorded 1 message (1 drop) to ${file}\n`)
+      expect(recordedLines(file).slice(1)).toEqual([
+        { at: 0, text: "a" },
+        { at: expect.any(Number), event: "disconnected", code: 4001 }
+      ])
+    }), { timeout: 60_000 })
+})
+
 describe("jetsocket --record: arguments and an unwritable file", () => {
   it("parses --record FILE; a missing value is a usage error", () => {
     expect(parseArgs(["ws://127.0.0.1:1", "--record", "feed.jsonl", "-q"])).toMatchObject({

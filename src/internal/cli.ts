@@ -242,13 +242,16 @@ export const program = (options: CliOptions, io: CliIO): Effect.Effect<number, n
     const recorder = options.record === undefined ? undefined : yield* openRecorder(options.record, options, io)
     if (recorder === null) return 1
     // Drops seen by the events fiber, taken by the next connection's hook (or written at the end).
-    const drops = yield* Queue.unbounded<{ readonly code: number; readonly seenAt: number }>()
+    const drops = yield* Queue.unbounded<Recorder.Drop>()
+    // With --no-reconnect, the close that ended the run (the events fiber may not have seen it yet).
+    let lastClose: Recorder.Drop | undefined
     if (recorder !== undefined) {
       // Registered before the client: runs after it closed, when every message it delivered is written.
       yield* Effect.addFinalizer(() =>
         Queue.takeAll(drops).pipe(
           Effect.map((left) => {
-            for (const drop of left) recorder.disconnected(drop)
+            // --no-reconnect has one drop at most: the one that ended the run.
+            for (const drop of options.reconnect ? left : lastClose === undefined ? [] : [lastClose]) recorder.disconnected(drop)
             recorder.close()
             const n = recorder.messages()
             io.stderr.write(
@@ -360,6 +363,7 @@ export const program = (options: CliOptions, io: CliIO): Effect.Effect<number, n
     }
     if (outcome._tag === "Left") {
       const error = outcome.left
+      if (recorder !== undefined && error._tag === "ConnectionClosedError") lastClose = { code: error.code, seenAt: recorder.now() }
       if (!options.reconnect && error._tag === "ConnectionClosedError" && (error.code === 1000 || error.code === 1001)) {
         yield* status(`closed by the server: ${error.code}${error.reason ? ` ${error.reason}` : ""}`)
         return 0
