@@ -85,6 +85,8 @@ describe("record with the CLI, replay with TestServer.replay", () => {
       const cli = yield* spawnCli([url, "--subscribe", "go", "--record", file, "--count", String(script.length), "--heartbeat", "off", "--quiet"])
       const run = yield* cli.exited
       expect(run.code).toBe(0)
+      // --quiet: neither messages nor status lines, only the count.
+      expect(run.stdout).toBe("")
       expect(run.stderr).toBe(`jetsocket: recorded ${script.length} messages (0 drops) to ${file}\n`)
 
       const lines = recordedLines(file)
@@ -169,13 +171,15 @@ describe("record with the CLI, replay with TestServer.replay", () => {
       expect(all).toMatchObject({ code: 1000, messages: ["a", "b", "c", "d", "e"].map((data) => ({ data })) })
     }).pipe(Effect.provide(NodeTransport.layer)), { timeout: 90_000 })
 
-  it.scopedLive("loop: the recording starts over instead of closing", () =>
+  it.scopedLive("loop: the recording starts over instead of closing (recorded without --quiet: the messages are printed too)", () =>
     Effect.gen(function*() {
       const dir = yield* tempDir
       const file = path.join(dir, "loop.jsonl")
       const source = yield* TestServer.make({ handler: TestServer.feed(["x", "y"]) })
-      const run = yield* (yield* spawnCli([source.url, "--record", file, "--count", "2", "-q"])).exited
+      const run = yield* (yield* spawnCli([source.url, "--record", file, "--count", "2"])).exited
       expect(run.code).toBe(0)
+      expect(run.stdout).toBe("x\ny\n")
+      expect(run.stderr).toContain("* connected to")
       const recording = yield* TestServer.loadRecording(file)
       const server = yield* TestServer.make({ handler: TestServer.replay(recording, { speed: Infinity, loop: true }) })
       const got = yield* readRaw(server.url, 7)
