@@ -121,8 +121,15 @@ const runCase = (c: Case, octets: boolean) =>
         expect(close!.payload.length, `${c.id}: close frame carries a code`).toBeGreaterThanOrEqual(2)
         expect(Buffer.from(close!.payload).readUInt16BE(0)).toBe(outcome.closeCode)
       } else {
-        // a peer close: with reconnect off, messages ends (or fails with ConnectionClosedError)
-        if (Either.isLeft(result)) expect(result.left).toMatchObject({ _tag: "ConnectionClosedError" })
+        // a peer close: with reconnect off, messages fails with the peer's code and reason
+        // (docs/reconnection.md: "any other close (1000 and 1001 from the server included)")
+        expect(Either.isLeft(result), `${c.id} should fail with ConnectionClosedError`).toBe(true)
+        expect(Either.getLeft(result).pipe(Option.getOrUndefined)).toMatchObject({
+          _tag: "ConnectionClosedError",
+          code: outcome.echoCode,
+          reason: outcome.reason ?? "",
+          wasClean: true
+        })
         expect(delivered, `${c.id}: messages before the close`).toEqual(expected)
         yield* server.waitUntil(() => (server.connections()[0]?.frames() ?? []).some((f) => f.opcode === 8), 10_000)
         const close = server.connections()[0]!.frames().find((f) => f.opcode === 8)!
