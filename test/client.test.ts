@@ -5,7 +5,7 @@ import * as JetSocketError from "../src/JetSocketError.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
 import * as Transport from "../src/Transport.js"
-import { closedPort, recordEvents, tcpHandles } from "./fixtures/helpers.js"
+import { closedPort, recordEvents, statesUntilEnd, tcpHandles } from "./fixtures/helpers.js"
 
 const sizes = [0, 125, 126, 65535, 65536, 1024 * 1024] as const
 
@@ -194,7 +194,8 @@ describe("client against TestServer: every error from a real scenario", () => {
       const fatal = yield* Effect.flip(ws2.recv({ timeout: "5 seconds" }))
       expect(fatal).toMatchObject({ _tag: "ConnectionClosedError", code: 4401 })
       expect(fatal.fatal).toBe(true)
-      yield* realSleep(100)
+      // Failed is terminal (stateChanges ends): no further attempt can follow
+      expect(yield* statesUntilEnd(ws2)).toEqual(["Failed"])
       expect(server.connectionCount()).toBe(before)
     }))
 
