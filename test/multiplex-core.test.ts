@@ -4,19 +4,10 @@ import * as Multiplex from "../src/Multiplex.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
 import { binanceOptions, exchange } from "./fixtures/exchange.js"
+import { sendMarker } from "./fixtures/helpers.js"
 
-/**
- * Sends a marker from the client and waits until the server has it: whatever the client sent
- * before it on this connection (subscribes, unsubscribes) has arrived — TCP keeps the order. The
- * exact form of "no (further) unsubscribe/subscribe was sent".
- */
-let markers = 0
-const marker = (mux: Multiplex.Multiplex, server: ReturnType<typeof exchange>, ts: TestServer.TestServer) =>
-  Effect.gen(function*() {
-    const n = ++markers
-    yield* mux.client.send({ marker: n })
-    yield* ts.waitUntil(() => server.raw.includes(JSON.stringify({ marker: n })), "10 seconds")
-  })
+/** A marker through the multiplexer's client: what it sent before has reached the server. */
+const marker = (mux: Multiplex.Multiplex, server: ReturnType<typeof exchange>) => sendMarker(mux.client.send, () => server.raw)
 
 const take = <A>(stream: Stream.Stream<A, unknown>, n: number) =>
   stream.pipe(Stream.take(n), Stream.runCollect, Effect.map(Chunk.toReadonlyArray), Effect.timeout("10 seconds"))
@@ -101,7 +92,7 @@ describe("Multiplex", () => {
       yield* Scope.close(scopeA, Exit.void)
       expect(yield* a.isActive).toBe(false)
       expect(yield* b.isActive).toBe(true)
-      yield* marker(mux, server, ts)
+      yield* marker(mux, server)
       expect(server.unsubscribes.get("btcusdt@trade")).toBeUndefined()
 
       yield* Scope.close(scopeB, Exit.void)
@@ -131,7 +122,7 @@ describe("Multiplex", () => {
         ts.dropAll()
         yield* ts.waitUntil(() => ts.connectionCount() === drop + 1 && server.isSubscribed("a@trade") && server.isSubscribed("b@trade"), "10 seconds")
       }
-      yield* marker(mux, server, ts)
+      yield* marker(mux, server)
       expect(server.subscribes.get("a@trade")).toBe(11)
       expect(server.subscribes.get("b@trade")).toBe(11)
       expect(server.subscribes.get("gone@trade")).toBe(1)
@@ -151,7 +142,7 @@ describe("Multiplex", () => {
       yield* ts.waitUntil(() => server.isSubscribed("late@trade"), "10 seconds")
       server.publish("late@trade", { i: 1 })
       expect((yield* sub.recv({ timeout: "5 seconds" })) as unknown).toEqual({ stream: "late@trade", data: { i: 1 } })
-      yield* marker(mux, server, ts)
+      yield* marker(mux, server)
       expect(server.subscribes.get("late@trade")).toBe(1)
     }).pipe(Effect.provide(NodeTransport.layer)))
 
