@@ -9,6 +9,7 @@ import * as JetSocket from "../src/JetSocket.js"
 import * as Multiplex from "../src/Multiplex.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
+import * as Transport from "../src/Transport.js"
 import * as WebSocketTransport from "../src/WebSocketTransport.js"
 import { binanceOptions, exchange } from "./fixtures/exchange.js"
 import { recordEvents, sendMarker, statesUntilEnd } from "./fixtures/helpers.js"
@@ -32,6 +33,42 @@ describe("documented promises", () => {
       if (Exit.isFailure(exit)) {
         expect(yield* Effect.flip(Effect.failCause(exit.cause))).toMatchObject({ _tag: "InvalidStateError" })
       }
+    }))
+
+  // docs/errors.md: "No state of the client waits forever: even an internal fiber that dies settles
+  // ready, messages and pending requests" (InvalidStateError with the defect as cause)
+  live("an internal fiber that dies settles messages and a pending request, not only ready", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.make({ handler: TestServer.silent })
+      const node = yield* Transport.Transport.pipe(Effect.provide(NodeTransport.layer))
+      // the second connection's `protocol` getter throws: the connecting fiber dies on the reconnect
+      let connections = 0
+      const broken = Transport.make("broken", (request) =>
+        Effect.map(node.connect(request), (connection) =>
+          ++connections === 1 ? connection : Object.create(connection, {
+            protocol: {
+              get: () => {
+                throw new Error("boom")
+              }
+            }
+          })))
+      const ws = yield* JetSocket.connect<{ id: number }>(server.url, {
+        heartbeat: false,
+        reconnect: { base: "10 millis", jitter: false }
+      }).pipe(Effect.provideService(Transport.Transport, broken))
+      const messages = yield* Effect.fork(Effect.flip(Stream.runDrain(ws.messages)))
+      // resendOnReconnect: the request outlives the drop, so only the dying fiber can settle it
+      const request = yield* Effect.fork(
+        Effect.flip(ws.request({ id: 1 }, { match: (m) => m.id === 1, timeout: "20 seconds", resendOnReconnect: true }))
+      )
+      yield* server.waitUntil(() => server.receivedJson().length === 1)
+      server.dropAll()
+      for (const fiber of [messages, request]) {
+        const error = yield* Fiber.join(fiber).pipe(Effect.timeout("5 seconds"))
+        expect(error).toMatchObject({ _tag: "InvalidStateError" })
+        expect(String((error as { cause?: unknown }).cause)).toContain("boom")
+      }
+      expect(yield* ws.state).toBe("Failed")
     }))
 
   // docs/reconnection.md: "TCP refused / reset, DNS failure → ConnectionRefusedError { fatal: false }, retried"
