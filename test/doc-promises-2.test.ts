@@ -63,8 +63,8 @@ describe("documented promises", () => {
       )
       yield* server.waitUntil(() => server.receivedJson().length === 1)
       server.dropAll()
-      for (const fiber of [messages, request]) {
-        const error = yield* Fiber.join(fiber).pipe(Effect.timeout("5 seconds"))
+      for (const settled of [Fiber.join(messages), Fiber.join(request)]) {
+        const error = yield* settled.pipe(Effect.timeout("5 seconds"))
         expect(error).toMatchObject({ _tag: "InvalidStateError" })
         expect(String((error as { cause?: unknown }).cause)).toContain("boom")
       }
