@@ -43,7 +43,7 @@ const wss = (options: https.ServerOptions) =>
       const server = https.createServer(options)
       server.on("secureConnection", (socket: tls.TLSSocket) => {
         const peer = socket.getPeerCertificate()
-        sessions.push({ servername: socket.servername, ...(peer?.subject?.CN ? { client: String(peer.subject.CN) } : {}) })
+        sessions.push({ servername: socket.servername ?? false, ...(peer?.subject?.CN ? { client: String(peer.subject.CN) } : {}) })
       })
       const sockets = new WebSocketServer({ server })
       sockets.on("connection", (socket) => socket.on("message", (data, isBinary) => socket.send(data, { binary: isBinary })))
