@@ -71,6 +71,23 @@ describe("documented promises", () => {
       expect(yield* ws.state).toBe("Failed")
     }))
 
+  // docs/reconnection.md: close() "is safe in every state: ... during a reconnect or rotation ...
+  // When it returns, no socket and no fiber of the client remains."
+  live("close() during a rotation (the replacement's handshake pending) ends everything at once", () =>
+    Effect.gen(function*() {
+      // the first upgrade is accepted; the rotation's replacement hangs in its handshake
+      const server = yield* TestServer.make({ handler: TestServer.silent, upgrade: (r) => (r.index === 0 ? "accept" : "hang") })
+      const ws = yield* JetSocket.connect(server.url, { heartbeat: false, maxConnectionAge: "100 millis" })
+      yield* server.waitUntil(() => server.upgradeCount() === 2)
+      expect(yield* ws.state).toBe("Connected")
+      yield* ws.close().pipe(Effect.timeoutFail({ duration: "3 seconds", onTimeout: () => new Error("close hung") }))
+      expect(yield* statesUntilEnd(ws)).toEqual(["Closed"])
+      // the old connection got a clean close; the pending handshake's socket is gone too
+      yield* server.waitUntil(() => server.closes().length === 1 && server.connections().length === 0)
+      expect(server.closes()[0]).toMatchObject({ code: 1000 })
+      expect(server.upgradeCount()).toBe(2)
+    }))
+
   // docs/reconnection.md: "TCP refused / reset, DNS failure → ConnectionRefusedError { fatal: false }, retried"
   live("a DNS failure is a retriable ConnectionRefusedError", () =>
     Effect.gen(function*() {
