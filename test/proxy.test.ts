@@ -4,26 +4,16 @@
  * https-proxy-agent does). Without tinyproxy the tests are skipped with a printed line; under
  * CI=true (`.ci/run` installs it) they run.
  */
-import { describe, expect, it } from "@effect/vitest"
+import { describe, expect } from "@effect/vitest"
 import { Effect } from "effect"
 import * as JetSocket from "../src/JetSocket.js"
-import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
 import { closedPort } from "./fixtures/helpers.js"
-import { announceSkip, ConnectAgent, connectProxy, HAS_TINYPROXY, REQUIRED } from "./fixtures/peers.js"
+import { announceSkip, ConnectAgent, connectProxy, HAS_TINYPROXY, liveWithPeer } from "./fixtures/peers.js"
 
 announceSkip("tinyproxy", HAS_TINYPROXY, "apt-get install tinyproxy")
 
-const live = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
-  it.scopedLive.runIf(HAS_TINYPROXY || REQUIRED)(
-    name,
-    () =>
-      Effect.gen(function*() {
-        expect(HAS_TINYPROXY, "tinyproxy is missing (CI=true requires it): apt-get install tinyproxy").toBe(true)
-        return yield* body()
-      }).pipe(Effect.provide(NodeTransport.layer)),
-    30_000
-  )
+const live = liveWithPeer(HAS_TINYPROXY, "tinyproxy is missing (CI=true requires it): apt-get install tinyproxy")
 
 describe("the agent option through a real HTTP CONNECT proxy (tinyproxy)", () => {
   live("connects through the proxy, round trips, and reconnects through it after a drop", () =>

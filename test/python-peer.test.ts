@@ -4,24 +4,14 @@
  * Node transport uses). The peer is test/fixtures/python_server.py. Without python3-websockets
  * the tests are skipped with a printed line; under CI=true (`.ci/run` installs it) they run.
  */
-import { describe, expect, it } from "@effect/vitest"
+import { describe, expect } from "@effect/vitest"
 import { Effect, Stream } from "effect"
 import * as JetSocket from "../src/JetSocket.js"
-import * as NodeTransport from "../src/NodeTransport.js"
-import { announceSkip, HAS_PYTHON_WEBSOCKETS, pythonPeer, REQUIRED } from "./fixtures/peers.js"
+import { announceSkip, HAS_PYTHON_WEBSOCKETS, liveWithPeer, pythonPeer } from "./fixtures/peers.js"
 
 announceSkip("python3-websockets", HAS_PYTHON_WEBSOCKETS, "apt-get install python3-websockets")
 
-const live = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
-  it.scopedLive.runIf(HAS_PYTHON_WEBSOCKETS || REQUIRED)(
-    name,
-    () =>
-      Effect.gen(function*() {
-        expect(HAS_PYTHON_WEBSOCKETS, "python3 -c 'import websockets' failed (CI=true requires it)").toBe(true)
-        return yield* body()
-      }).pipe(Effect.provide(NodeTransport.layer)),
-    30_000
-  )
+const live = liveWithPeer(HAS_PYTHON_WEBSOCKETS, "python3 -c 'import websockets' failed (CI=true requires it)")
 
 describe("client against python3-websockets", () => {
   live("close codes and reasons sent by the server reach messages as ConnectionClosedError", () =>
