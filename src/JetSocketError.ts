@@ -26,6 +26,7 @@
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Predicate from "effect/Predicate"
+import { redactUrl } from "./internal/redact.js"
 
 /**
  * @since 0.1.0
@@ -68,7 +69,8 @@ export const fatalCloseCodes: ReadonlySet<number> = new Set([1008, 4401, 4403])
 export const fatalUpgradeStatuses: ReadonlySet<number> = new Set([401, 403, 404, 410])
 
 const formatDuration = (d: Duration.Duration): string => Duration.format(d)
-const at = (url: string | undefined): string => (url === undefined ? "" : ` (${url})`)
+// Messages name the URL without its secrets (user info, query values): they reach logs and span events.
+const at = (url: string | undefined): string => (url === undefined ? "" : ` (${redactUrl(url)})`)
 
 /**
  * The connection was closed unexpectedly by the peer or the network, or a

@@ -15,6 +15,7 @@ import * as JetSocket from "../JetSocket.js"
 import { InvalidStateError, type JetSocketError, PoolExhaustedError } from "../JetSocketError.js"
 import * as Transport from "../Transport.js"
 import * as Options from "./options.js"
+import { ownedBy } from "./telemetryLabels.js"
 import { resolveUrl, validateUrl } from "./url.js"
 
 /** @internal */
@@ -315,6 +316,7 @@ class Pool implements ConnectionPool.ConnectionPool {
         const scope = yield* Scope.fork(this.connections, ExecutionStrategy.sequential)
         const client = yield* restore(JetSocket.connect<any>(url, this.connectOptions)).pipe(
           Scope.extend(scope),
+          ownedBy("pool"), // the `jetsocket.owner` label of its metrics (docs/observability.md)
           Effect.provideService(Transport.Transport, this.transport),
           Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, Exit.void))
         )

@@ -2,13 +2,21 @@ import * as Duration from "effect/Duration"
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as MetricLabel from "effect/MetricLabel"
+import type { Client } from "./client.js"
+import { clientLabels } from "./telemetryLabels.js"
 
 /**
  * The client's figures as Effect `Metric`s, so an OpenTelemetry exporter
- * sees them with no extra code. Counters are not touched per message: the
- * client keeps plain numbers on the hot path and this adds the difference
- * since the last flush (after each chunk the consumer takes, on `stats`,
- * and once a second).
+ * sees them with no extra code (every one is listed in docs/observability.md:
+ * keep that table in step). Nothing here is touched per message: the client
+ * keeps plain numbers on the hot path and {@link ClientMetrics.flush} adds
+ * the difference since the last flush (after a chunk the consumer takes once
+ * a second has passed, at each heartbeat ping, on `stats`, and at every
+ * state change).
+ *
+ * Labels come from a small set (see `telemetryLabels.ts`): never the full
+ * URL, which may carry a password or a token and would make a series per
+ * login.
  *
  * @internal
  */
@@ -24,25 +32,40 @@ export const metrics = {
     "jetsocket_latency_ms",
     MetricBoundaries.exponential({ start: 1, factor: 2, count: 14 }),
     "Heartbeat round trip in milliseconds"
+  ),
+  // Gauges are sums over the clients that share a label set: each client adds the change of its own
+  // contribution (`unsafeModify`), never sets the total (that would erase the other clients').
+  connections: Metric.gauge("jetsocket_connections", {
+    description: "Clients in each state (label jetsocket.state); closed clients are not counted"
+  }),
+  bufferMessages: Metric.gauge("jetsocket_buffer_messages", { description: "Messages waiting in receive buffers" }),
+  bufferCapacity: Metric.gauge("jetsocket_buffer_capacity", { description: "Capacity of the receive buffers in use" }),
+  sendQueueMessages: Metric.gauge("jetsocket_send_queue_messages", {
+    description: "Sends queued while not connected"
+  }),
+  outages: Metric.counter("jetsocket_outages_total", { description: "Connections that were up and dropped" }),
+  outageDuration: Metric.histogram(
+    "jetsocket_outage_duration_ms",
+    MetricBoundaries.exponential({ start: 10, factor: 2, count: 16 }),
+    "Time from a drop to the reconnection, in milliseconds"
   )
 }
 
-type Counters = {
-  readonly messagesSent: number
-  readonly messagesReceived: number
-  readonly bytesSent: number
-  readonly bytesReceived: number
-  readonly reconnects: number
-  readonly dropped: number
-  readonly validationErrors: number
-}
+const counterNames = ["messagesSent", "messagesReceived", "bytesSent", "bytesReceived", "reconnects", "dropped", "validationErrors"] as const
+type CounterName = (typeof counterNames)[number]
 
-const names = ["messagesSent", "messagesReceived", "bytesSent", "bytesReceived", "reconnects", "dropped", "validationErrors"] as const
-
-/** @internal */
+/**
+ * One client's share of the metrics: the label set it records under, the
+ * counters as last flushed, and what it adds to each gauge (taken back when
+ * it closes). Made on the client's first state change.
+ *
+ * @internal
+ */
 export class ClientMetrics {
-  private readonly tags: ReadonlyArray<MetricLabel.MetricLabel>
-  private readonly flushed: Record<(typeof names)[number], number> = {
+  /** The URL `tags` were made for (a dynamic URL may change between attempts). */
+  private url: string
+  tags: ReadonlyArray<MetricLabel.MetricLabel>
+  private readonly flushed: Record<CounterName, number> = {
     messagesSent: 0,
     messagesReceived: 0,
     bytesSent: 0,
@@ -51,23 +74,85 @@ export class ClientMetrics {
     dropped: 0,
     validationErrors: 0
   }
+  /** The state this client counts in `jetsocket_connections`, and the label set it counted under. */
+  private state: string | undefined
+  private stateTags: ReadonlyArray<MetricLabel.MetricLabel> = []
+  // What this client adds to each gauge, and under which labels (taken back under the same ones).
+  private gaugeTags: ReadonlyArray<MetricLabel.MetricLabel> = []
+  private bufferMessages = 0
+  private bufferCapacity = 0
+  private sendQueueMessages = 0
 
-  constructor(url: string) {
-    this.tags = [MetricLabel.make("url", url)]
+  constructor(private readonly client: Client<any>) {
+    this.url = client.currentUrl
+    this.tags = clientLabels(client)
   }
 
-  flush(source: { counters(): Counters }): void {
-    const now = source.counters()
-    for (const name of names) {
+  /** The label set for the client's current URL. */
+  private current(): ReadonlyArray<MetricLabel.MetricLabel> {
+    if (this.url !== this.client.currentUrl) {
+      this.url = this.client.currentUrl
+      this.tags = clientLabels(this.client)
+    }
+    return this.tags
+  }
+
+  /** Adds the counters' growth since the last flush, and moves the gauges to the client's figures (0 once closed). */
+  flush(): void {
+    const tags = this.current()
+    const now = this.client.counters()
+    for (const name of counterNames) {
       const delta = now[name] - this.flushed[name]
       if (delta > 0) {
-        metrics[name].unsafeUpdate(delta, this.tags)
+        metrics[name].unsafeUpdate(delta, tags)
         this.flushed[name] = now[name]
       }
     }
+    const client = this.client
+    const closed = client.lifecycle._tag === "Closed"
+    const buffer = closed ? undefined : client.receiveBuffer
+    if (this.gaugeTags !== tags) {
+      // The labels changed (or first flush): take this client's share back from the old series.
+      this.moveGauges(0, 0, 0)
+      this.gaugeTags = tags
+    }
+    this.moveGauges(buffer?.size() ?? 0, buffer?.capacity ?? 0, closed ? 0 : client.queuedSends?.length ?? 0)
+  }
+
+  private moveGauges(bufferMessages: number, bufferCapacity: number, sendQueueMessages: number): void {
+    const tags = this.gaugeTags
+    if (bufferMessages !== this.bufferMessages) metrics.bufferMessages.unsafeModify(bufferMessages - this.bufferMessages, tags)
+    if (bufferCapacity !== this.bufferCapacity) metrics.bufferCapacity.unsafeModify(bufferCapacity - this.bufferCapacity, tags)
+    if (sendQueueMessages !== this.sendQueueMessages) {
+      metrics.sendQueueMessages.unsafeModify(sendQueueMessages - this.sendQueueMessages, tags)
+    }
+    this.bufferMessages = bufferMessages
+    this.bufferCapacity = bufferCapacity
+    this.sendQueueMessages = sendQueueMessages
+  }
+
+  /** Counts the client in `state` (`undefined`: in none, it closed) instead of the one before. */
+  countIn(state: string | undefined): void {
+    if (state === this.state) return
+    if (this.state !== undefined) metrics.connections.unsafeModify(-1, this.stateTags)
+    this.state = state
+    if (state === undefined) return
+    this.stateTags = [...this.current(), MetricLabel.make("jetsocket.state", state)]
+    metrics.connections.unsafeModify(1, this.stateTags)
   }
 
   latency(latency: Duration.Duration): void {
-    metrics.latency.unsafeUpdate(Duration.toMillis(latency), this.tags)
+    metrics.latency.unsafeUpdate(Duration.toMillis(latency), this.current())
+  }
+
+  outageStarted(): void {
+    metrics.outages.unsafeUpdate(1, this.current())
+  }
+
+  outageEnded(downtimeMillis: number): void {
+    metrics.outageDuration.unsafeUpdate(downtimeMillis, this.current())
   }
 }
+
+/** @internal The client's metrics, made on first use. */
+export const metricsOf = (client: Client<any>): ClientMetrics => client.metrics ??= new ClientMetrics(client)

@@ -25,6 +25,7 @@ import type { Transport } from "../Transport.js"
 import { preview } from "./codec.js"
 import * as Guard from "./guard.js"
 import * as Options from "./options.js"
+import { ownedBy } from "./telemetryLabels.js"
 
 /** @internal */
 export const TypeId: unique symbol = Symbol.for("jetsocket/Multiplex")
@@ -89,7 +90,8 @@ export const make = (
         ? () => undefined
         : (message) => (typeof message === "object" && message !== null ? (message as Record<string, unknown>)[channelKey] : undefined))
 
-    const ws = yield* JetSocket.connect(url, clientOptions)
+    // `ownedBy`: the `jetsocket.owner` label of its metrics (docs/observability.md)
+    const ws = yield* ownedBy("multiplexer")(JetSocket.connect(url, clientOptions))
     const channels = new Map<string, Channel>()
     const unrouted = yield* PubSub.sliding<unknown>(UNROUTED_CAPACITY)
     /** Incremented on every connection after the first (the connect hook). */
