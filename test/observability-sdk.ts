@@ -33,7 +33,7 @@ export const makeSdk = () => {
     resource: { serviceName: "jetsocket-test" },
     spanProcessor: new SimpleSpanProcessor(spans),
     metricReader: reader,
-    logRecordProcessor: new SimpleLogRecordProcessor(logs)
+    logRecordProcessor: new SimpleLogRecordProcessor({ exporter: logs })
   }))
   const exported: Exported = {
     spans: () => spans.getFinishedSpans(),
