@@ -35,12 +35,14 @@ describe("no secret in telemetry", () => {
       const scope = yield* Scope.make()
       yield* Effect.gen(function*() {
         const ws = yield* JetSocket.make<unknown>(url, { name: "secrets", reconnect: fast, heartbeat: false })
-        // What an application typically logs: every error the client reports, with its cause.
+        // What an application typically logs: every error the client reports, as a cause and as an object (its JSON).
         const events = yield* ws.subscribeEvents
         let reconnected = false
         yield* Effect.forkScoped(Stream.runForEach(events, (event) => {
           if (event._tag === "Reconnected") reconnected = true
-          return event._tag === "Error" ? Effect.logWarning("jetsocket error", Cause.fail(event.error)) : Effect.logDebug(event._tag)
+          return event._tag === "Error"
+            ? Effect.zipRight(Effect.logWarning("jetsocket error", Cause.fail(event.error)), Effect.logWarning(event.error))
+            : Effect.logDebug(event._tag)
         }))
         yield* ws.ready
         yield* ws.send({ n: 1 })
@@ -76,6 +78,7 @@ describe("no secret in telemetry", () => {
       expect(series.some((metric) => metric.name === "jetsocket_messages_sent_total")).toBe(true)
       expect(logs.length).toBeGreaterThan(0)
       expect(lines.some((line) => line.includes("Connection refused") && line.includes(redacted))).toBe(true)
+      expect(lines.some((line) => line.includes("ConnectionRefusedError") && line.includes(JSON.stringify(redacted).slice(1, -1)))).toBe(true)
     }).pipe(
       Effect.provide(NodeTransport.layer),
       Effect.provide(Logger.replace(Logger.defaultLogger, capture)),

@@ -21,3 +21,15 @@ export const redactUrl = (url: string): string => {
   parsed.search = ""
   return `${parsed.toString()}?${keys.map((key) => `${encodeURIComponent(key)}=`).join("&")}`
 }
+
+/**
+ * An error's JSON (what `Effect.log(error)` and JSON loggers print) with its
+ * `url` field redacted; the error's own `url` field stays as given (the
+ * caller's data, for the caller's code).
+ *
+ * @internal
+ */
+export const withRedactedUrl = (json: unknown): unknown => {
+  const record = json as { url?: unknown }
+  return typeof record.url === "string" ? { ...record, url: redactUrl(record.url) } : json
+}
