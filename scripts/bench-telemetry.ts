@@ -1,15 +1,23 @@
 /**
- * The cost of an exporter (docs/observability.md, "Cost"): the bench's feed
- * and echo workloads for the jetsocket client, with telemetry off (no SDK
- * layer: the metrics still go to Effect's registry, which is how the library
- * always runs) and on (`@effect/opentelemetry`'s OTLP/JSON layer exporting
- * traces and metrics every second to a local sink that accepts them),
- * interleaved in one run so that the machine's load hits both alike.
+ * Telemetry's cost on the message path (docs/observability.md, "Cost"): the
+ * bench's feed and echo workloads for the jetsocket client, in up to three
+ * variants interleaved in one run (the order rotates every round, so the
+ * machine's load hits each alike):
  *
- *   node --import tsx scripts/bench-telemetry.ts [rounds=7] [feedN=200000] [echoN=20000]
+ * - `off`: this tree's library with no telemetry layer (the metrics still go
+ *   to Effect's registry: that is how the library always runs);
+ * - `on`: the same with `@effect/opentelemetry`'s OTLP/JSON layer exporting
+ *   traces and metrics every second to a local endpoint that accepts them;
+ * - `before` (with `--before=<dir>`): the library of another tree (e.g. a
+ *   detached worktree of main), no telemetry layer.
  *
- * Prints each round and the medians; the server is the bench's blaster
- * (bench/blaster.ts) in its own process.
+ *   node --import tsx scripts/bench-telemetry.ts [--before=/tmp/main-tree] [--rounds=9] [--feed=200000] [--echo=20000]
+ *
+ * Each workload reports its wall time and the CPU time of this process (user +
+ * system: the client, its runtime, its GC and the exporter; the server is the
+ * bench's blaster, bench/blaster.ts, in its own process). On a shared machine
+ * the CPU time per message is the steadier figure: a busy neighbour delays a
+ * run's wall clock far more than it changes the work the run does.
  */
 import * as Otlp from "@effect/opentelemetry/Otlp"
 import * as FetchHttpClient from "@effect/platform/FetchHttpClient"
@@ -17,11 +25,21 @@ import { Effect, Layer, Stream } from "effect"
 import { spawn } from "node:child_process"
 import * as http from "node:http"
 import type { AddressInfo } from "node:net"
-import { JetSocket } from "../src/index.js"
-import { NodeTransport } from "../src/node.js"
+import * as path from "node:path"
+import { pathToFileURL } from "node:url"
 
-const [rounds = 7, feedN = 200_000, echoN = 20_000] = process.argv.slice(2).map(Number)
+const arg = (name: string) => process.argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.length + 3)
+const rounds = Number(arg("rounds") ?? 9)
+const feedN = Number(arg("feed") ?? 200_000)
+const echoN = Number(arg("echo") ?? 20_000)
+const before = arg("before")
 const options = { reconnect: { base: "100 millis" }, heartbeat: "30 seconds", buffer: 1000 } as const
+
+type Lib = { readonly JetSocket: typeof import("../src/index.js").JetSocket; readonly NodeTransport: typeof import("../src/node.js").NodeTransport }
+const load = async (root: string): Promise<Lib> => ({
+  JetSocket: (await import(pathToFileURL(path.join(root, "src/index.ts")).href)).JetSocket,
+  NodeTransport: (await import(pathToFileURL(path.join(root, "src/node.ts")).href)).NodeTransport
+})
 
 const blaster = (): Promise<{ port: number; stop: () => void }> =>
   new Promise((resolve, reject) => {
@@ -54,28 +72,23 @@ const sink = (): Promise<{ url: string; requests: () => number; stop: () => void
       }))
   })
 
-const feed = (url: string) =>
-  Effect.gen(function*() {
-    const ws = yield* JetSocket.connect(url, options)
-    const t0 = performance.now()
-    yield* ws.messages.pipe(Stream.take(feedN), Stream.runDrain)
-    return performance.now() - t0
-  })
-
-const echo = (url: string) =>
-  Effect.gen(function*() {
-    const ws = yield* JetSocket.connect(url, { ...options, codec: "text" })
-    const latencies: Array<number> = []
-    for (let i = 0; i < echoN; i++) {
-      const t0 = performance.now()
-      yield* ws.sendText("x".repeat(32))
-      yield* ws.recv()
-      latencies.push((performance.now() - t0) * 1000)
-    }
-    return median(latencies)
-  })
+/** Wall ms and CPU µs of `run`. */
+const timed = async (run: () => Promise<unknown>) => {
+  const cpu0 = process.cpuUsage()
+  const t0 = performance.now()
+  await run()
+  const cpu = process.cpuUsage(cpu0)
+  return { wall: performance.now() - t0, cpu: cpu.user + cpu.system }
+}
 
 const median = (xs: ReadonlyArray<number>) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+interface Figures {
+  feedRate: Array<number>
+  feedCpu: Array<number>
+  echoMedian: Array<number>
+  echoCpu: Array<number>
+}
 
 const main = async () => {
   const server = await blaster()
@@ -86,35 +99,70 @@ const main = async () => {
     metricsExportInterval: "1 second",
     tracerExportInterval: "1 second"
   }).pipe(Layer.provide(FetchHttpClient.layer))
-  const modes = {
-    off: <A, E>(effect: Effect.Effect<A, E, never>) => effect,
-    on: <A, E>(effect: Effect.Effect<A, E, never>) => Effect.provide(effect, telemetry)
-  }
-  const results: Record<string, { feed: Array<number>; echo: Array<number> }> = { off: { feed: [], echo: [] }, on: { feed: [], echo: [] } }
+  const here = await load(path.resolve(new URL("..", import.meta.url).pathname))
+  const variants: Array<{ name: string; lib: Lib; layer: boolean }> = [
+    { name: "off", lib: here, layer: false },
+    { name: "on", lib: here, layer: true },
+    ...(before === undefined ? [] : [{ name: "before", lib: await load(path.resolve(before)), layer: false }])
+  ]
+  const results = new Map<string, Figures>(variants.map((v) => [v.name, { feedRate: [], feedCpu: [], echoMedian: [], echoCpu: [] }]))
   const feedUrl = `ws://127.0.0.1:${server.port}/feed?n=${feedN}&size=120`
   const echoUrl = `ws://127.0.0.1:${server.port}/echo`
-  // A warm-up of each (not counted): the JIT, and the SDK's first export, out of the first round.
-  for (let round = -1; round < rounds; round++) {
-    // Alternate which goes first, so neither always runs right after the other's garbage.
-    for (const mode of round % 2 !== 0 ? (["off", "on"] as const) : (["on", "off"] as const)) {
-      const run = <A>(workload: Effect.Effect<A, unknown, any>) =>
-        Effect.runPromise(modes[mode](workload.pipe(Effect.scoped, Effect.provide(NodeTransport.layer)) as Effect.Effect<A, unknown, never>))
-      const feedMs = await run(feed(feedUrl))
-      const echoUs = await run(echo(echoUrl))
-      if (round < 0) continue
-      results[mode]!.feed.push(feedN / (feedMs / 1000))
-      results[mode]!.echo.push(echoUs)
-      console.log(`round ${round + 1} ${mode}: feed ${Math.round(feedN / (feedMs / 1000))} msg/s, echo median ${echoUs.toFixed(1)} µs`)
+  // Round 0 is a warm-up (not counted): the JIT, and the SDK's first export.
+  for (let round = 0; round <= rounds; round++) {
+    const order = variants.map((_, i) => variants[(i + round) % variants.length]!)
+    for (const { name, lib, layer } of order) {
+      const run = <A>(workload: Effect.Effect<A, unknown, any>) => {
+        const scoped = workload.pipe(Effect.scoped, Effect.provide(lib.NodeTransport.layer)) as Effect.Effect<A, unknown, never>
+        return Effect.runPromise(layer ? Effect.provide(scoped, telemetry) : scoped)
+      }
+      const feed = await timed(() =>
+        run(Effect.gen(function*() {
+          const ws = yield* lib.JetSocket.connect(feedUrl, options)
+          yield* ws.messages.pipe(Stream.take(feedN), Stream.runDrain)
+        }))
+      )
+      const latencies: Array<number> = []
+      const echo = await timed(() =>
+        run(Effect.gen(function*() {
+          const ws = yield* lib.JetSocket.connect(echoUrl, { ...options, codec: "text" })
+          for (let i = 0; i < echoN; i++) {
+            const t0 = performance.now()
+            yield* ws.sendText("e".repeat(32))
+            yield* ws.recv()
+            latencies.push((performance.now() - t0) * 1000)
+          }
+        }))
+      )
+      if (round === 0) continue
+      const r = results.get(name)!
+      r.feedRate.push(feedN / (feed.wall / 1000))
+      r.feedCpu.push(feed.cpu / feedN)
+      r.echoMedian.push(median(latencies))
+      r.echoCpu.push(echo.cpu / echoN)
+      console.log(
+        `round ${round} ${name}: feed ${Math.round(feedN / (feed.wall / 1000))} msg/s, ${(feed.cpu / feedN).toFixed(2)} µs CPU/msg; ` +
+          `echo median ${median(latencies).toFixed(1)} µs, ${(echo.cpu / echoN).toFixed(1)} µs CPU/round trip`
+      )
     }
   }
-  for (const mode of ["off", "on"] as const) {
-    const r = results[mode]!
+  const show = (xs: ReadonlyArray<number>, digits: number) =>
+    `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`
+  console.log(`\n${rounds} rounds, feed ${feedN} × 120 B JSON, echo ${echoN} × 32 B; median (min–max)`)
+  console.log("| variant | feed msg/s | feed CPU µs/msg | echo p50 µs | echo CPU µs/round trip |")
+  console.log("|---|---:|---:|---:|---:|")
+  for (const [name, r] of results) {
+    console.log(`| ${name} | ${show(r.feedRate, 0)} | ${show(r.feedCpu, 2)} | ${show(r.echoMedian, 1)} | ${show(r.echoCpu, 1)} |`)
+  }
+  const off = results.get("off")!
+  for (const [name, r] of results) {
+    if (name === "off") continue
     console.log(
-      `${mode}: feed median ${Math.round(median(r.feed))} msg/s (min ${Math.round(Math.min(...r.feed))}, max ${Math.round(Math.max(...r.feed))}); ` +
-        `echo median ${median(r.echo).toFixed(1)} µs (min ${Math.min(...r.echo).toFixed(1)}, max ${Math.max(...r.echo).toFixed(1)})`
+      `${name}/off (medians): feed msg/s ${(median(r.feedRate) / median(off.feedRate)).toFixed(3)}, feed CPU ${(median(r.feedCpu) / median(off.feedCpu)).toFixed(3)}, ` +
+        `echo p50 ${(median(r.echoMedian) / median(off.echoMedian)).toFixed(3)}, echo CPU ${(median(r.echoCpu) / median(off.echoCpu)).toFixed(3)}`
     )
   }
-  console.log(`on/off: feed ${(median(results.on!.feed) / median(results.off!.feed)).toFixed(3)}, echo ${(median(results.on!.echo) / median(results.off!.echo)).toFixed(3)}; OTLP requests received: ${collector.requests()}`)
+  console.log(`OTLP requests received: ${collector.requests()}`)
   server.stop()
   collector.stop()
 }

@@ -54,6 +54,28 @@ export const metrics = {
 const counterNames = ["messagesSent", "messagesReceived", "bytesSent", "bytesReceived", "reconnects", "dropped", "validationErrors"] as const
 type CounterName = (typeof counterNames)[number]
 
+const zeros: Record<CounterName, number> = {
+  messagesSent: 0,
+  messagesReceived: 0,
+  bytesSent: 0,
+  bytesReceived: 0,
+  reconnects: 0,
+  dropped: 0,
+  validationErrors: 0
+}
+
+// The label sets of `jetsocket_connections`: a client's labels plus its state, shared by the clients
+// with the same ones (a client holds a reference, not an array of its own).
+const stateLabelSets = new WeakMap<ReadonlyArray<MetricLabel.MetricLabel>, Map<string, ReadonlyArray<MetricLabel.MetricLabel>>>()
+
+const withState = (tags: ReadonlyArray<MetricLabel.MetricLabel>, state: string): ReadonlyArray<MetricLabel.MetricLabel> => {
+  let byState = stateLabelSets.get(tags)
+  if (byState === undefined) stateLabelSets.set(tags, byState = new Map())
+  let labels = byState.get(state)
+  if (labels === undefined) byState.set(state, labels = [...tags, MetricLabel.make("jetsocket.state", state)])
+  return labels
+}
+
 /**
  * One client's share of the metrics: the label set it records under, the
  * counters as last flushed, and what it adds to each gauge (taken back when
@@ -65,15 +87,8 @@ export class ClientMetrics {
   /** The URL `tags` were made for (a dynamic URL may change between attempts). */
   private url: string
   tags: ReadonlyArray<MetricLabel.MetricLabel>
-  private readonly flushed: Record<CounterName, number> = {
-    messagesSent: 0,
-    messagesReceived: 0,
-    bytesSent: 0,
-    bytesReceived: 0,
-    reconnects: 0,
-    dropped: 0,
-    validationErrors: 0
-  }
+  /** The counters as last flushed: made by the first flush that has something to add (an idle client holds none). */
+  private flushed: Record<CounterName, number> | undefined
   /** The state this client counts in `jetsocket_connections`, and the label set it counted under. */
   private state: string | undefined
   private stateTags: ReadonlyArray<MetricLabel.MetricLabel> = []
@@ -102,10 +117,10 @@ export class ClientMetrics {
     const tags = this.current()
     const now = this.client.counters()
     for (const name of counterNames) {
-      const delta = now[name] - this.flushed[name]
+      const delta = now[name] - (this.flushed?.[name] ?? 0)
       if (delta > 0) {
         metrics[name].unsafeUpdate(delta, tags)
-        this.flushed[name] = now[name]
+        ;(this.flushed ??= { ...zeros })[name] = now[name]
       }
     }
     const client = this.client
@@ -137,7 +152,7 @@ export class ClientMetrics {
     if (this.state !== undefined) metrics.connections.unsafeModify(-1, this.stateTags)
     this.state = state
     if (state === undefined) return
-    this.stateTags = [...this.current(), MetricLabel.make("jetsocket.state", state)]
+    this.stateTags = withState(this.current(), state)
     metrics.connections.unsafeModify(1, this.stateTags)
   }
 
