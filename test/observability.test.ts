@@ -5,7 +5,7 @@
  * span by span (parents, attributes, events) and metric by metric.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Scope, Exit } from "effect"
+import { Effect, Exit, Scope, Tracer } from "effect"
 import * as JetSocket from "../src/JetSocket.js"
 import type { JetSocketEvent } from "../src/JetSocketEvent.js"
 import * as NodeTransport from "../src/NodeTransport.js"
@@ -119,4 +119,29 @@ describe("telemetry through a drop and a reconnect", () => {
       expect(new Set(spans.map((span) => span.name))).toEqual(new Set(["app", "jetsocket.connect", "jetsocket.outage"]))
     }).pipe(Effect.provide(NodeTransport.layer), Effect.provide(layer))
   }, 30_000)
+
+  it.scopedLive("a tracer that throws on the outage span does not break the client: it reconnects", () =>
+    Effect.gen(function*() {
+      const native = yield* Effect.tracer
+      let thrown = 0
+      const throwing = Tracer.make({
+        span: (name, ...rest) => {
+          if (name === "jetsocket.outage") {
+            thrown++
+            throw new Error("tracer bug")
+          }
+          return native.span(name, ...rest)
+        },
+        context: (f) => f()
+      })
+      yield* Effect.gen(function*() {
+        const server = yield* TestServer.make({ handler: TestServer.echo })
+        const ws = yield* JetSocket.connect<unknown>(server.url, { reconnect: fast, heartbeat: false })
+        const events = yield* recordEvents(ws)
+        server.dropAll()
+        yield* until(() => events.some((event) => event._tag === "Reconnected"))
+        expect(thrown).toBe(1)
+        expect(yield* ws.state).toBe("Connected")
+      }).pipe(Effect.withTracer(throwing))
+    }).pipe(Effect.provide(NodeTransport.layer)), 30_000)
 })

@@ -34,11 +34,20 @@ const outages = new WeakMap<Client<any>, Outage>()
  * Called by `Lifecycle.transition` (the one place the state changes) once
  * the state is `next`, with the public name of `next`; `client.stateNow` is
  * still the name before. Counts the client in the state gauge, and opens,
- * annotates and ends the outage span.
+ * annotates and ends the outage span. It never throws: the state has changed
+ * already, and a tracer that throws must not leave a transition half done.
  *
  * @internal
  */
 export const transition = (client: Client<any>, next: Lifecycle.State, name: JetSocket.ConnectionState): void => {
+  try {
+    record(client, next, name)
+  } catch {
+    // Telemetry is best effort: the client goes on without the span or the figure.
+  }
+}
+
+const record = (client: Client<any>, next: Lifecycle.State, name: JetSocket.ConnectionState): void => {
   const metrics = metricsOf(client)
   metrics.countIn(next._tag === "Closed" ? undefined : name)
   const outage = outages.get(client)
