@@ -77,9 +77,22 @@ const withState = (tags: ReadonlyArray<MetricLabel.MetricLabel>, state: string):
 }
 
 /**
+ * Moves a client in `jetsocket_connections` from the state `from` to `to`
+ * (`undefined`: counted in none), under its `labels`.
+ *
+ * @internal
+ */
+export const countState = (labels: ReadonlyArray<MetricLabel.MetricLabel>, from: string | undefined, to: string | undefined): void => {
+  if (from !== undefined) metrics.connections.unsafeModify(-1, withState(labels, from))
+  if (to !== undefined) metrics.connections.unsafeModify(1, withState(labels, to))
+}
+
+/**
  * One client's share of the metrics: the label set it records under, the
- * counters as last flushed, and what it adds to each gauge (taken back when
- * it closes). Made on the client's first state change.
+ * counters as last flushed, and what it adds to the buffer and send-queue
+ * gauges (taken back when it closes). Made on the first flush with something
+ * to record, or the first outage: an idle client holds none (its state is
+ * counted from `client.stateNow`, see `Telemetry.transition`).
  *
  * @internal
  */
@@ -89,9 +102,6 @@ export class ClientMetrics {
   tags: ReadonlyArray<MetricLabel.MetricLabel>
   /** The counters as last flushed: made by the first flush that has something to add (an idle client holds none). */
   private flushed: Record<CounterName, number> | undefined
-  /** The state this client counts in `jetsocket_connections`, and the label set it counted under. */
-  private state: string | undefined
-  private stateTags: ReadonlyArray<MetricLabel.MetricLabel> = []
   // What this client adds to each gauge, and under which labels (taken back under the same ones).
   private gaugeTags: ReadonlyArray<MetricLabel.MetricLabel> = []
   private bufferMessages = 0
@@ -144,16 +154,6 @@ export class ClientMetrics {
     this.bufferMessages = bufferMessages
     this.bufferCapacity = bufferCapacity
     this.sendQueueMessages = sendQueueMessages
-  }
-
-  /** Counts the client in `state` (`undefined`: in none, it closed) instead of the one before. */
-  countIn(state: string | undefined): void {
-    if (state === this.state) return
-    if (this.state !== undefined) metrics.connections.unsafeModify(-1, this.stateTags)
-    this.state = state
-    if (state === undefined) return
-    this.stateTags = withState(this.current(), state)
-    metrics.connections.unsafeModify(1, this.stateTags)
   }
 
   latency(latency: Duration.Duration): void {

@@ -7,8 +7,8 @@ import type * as JetSocket from "../JetSocket.js"
 import type { JetSocketError } from "../JetSocketError.js"
 import type { Client } from "./client.js"
 import type * as Lifecycle from "./client/lifecycle.js"
-import { metricsOf } from "./metrics.js"
-import { urlAttributes } from "./telemetryLabels.js"
+import { countState, metricsOf } from "./metrics.js"
+import { clientLabels, urlAttributes } from "./telemetryLabels.js"
 
 /**
  * Traces of the client's story, kept off the hot path: a `jetsocket.connect`
@@ -48,12 +48,16 @@ export const transition = (client: Client<any>, next: Lifecycle.State, name: Jet
 }
 
 const record = (client: Client<any>, next: Lifecycle.State, name: JetSocket.ConnectionState): void => {
-  const metrics = metricsOf(client)
-  metrics.countIn(next._tag === "Closed" ? undefined : name)
+  // The state gauge holds nothing per client: the state counted is `stateNow` (not yet updated: none
+  // while Idle), under the labels of the URL option, which stay the same for the client's life (a URL
+  // given as an Effect: no server labels), so each decrement finds the series its increment made.
+  const counted = client.stateNow === "Idle" ? undefined : client.stateNow
+  const target = next._tag === "Closed" ? undefined : name
+  if (counted !== target) countState(clientLabels(client, typeof client.urlOption === "string" ? client.urlOption : "<dynamic>"), counted, target)
   const outage = outages.get(client)
   switch (next._tag) {
     case "Dropped": {
-      metrics.outageStarted()
+      metricsOf(client).outageStarted()
       const span = Runtime.runSync(client.env.runtime)(Effect.makeSpan("jetsocket.outage", {
         attributes: {
           ...urlAttributes(client.currentUrl),
@@ -75,7 +79,7 @@ const record = (client: Client<any>, next: Lifecycle.State, name: JetSocket.Conn
     case "Up": {
       if (outage === undefined) return
       const downtime = client.elapsed() - outage.startedAt
-      metrics.outageEnded(downtime)
+      metricsOf(client).outageEnded(downtime)
       end(client, outage, "reconnected", Exit.void, { "jetsocket.attempts": client.attempts, "jetsocket.downtime_ms": downtime })
       return
     }

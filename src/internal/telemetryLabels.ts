@@ -71,14 +71,22 @@ export const ownerOf = (client: Client<any>): string | undefined =>
 const labelSets = new Map<string, ReadonlyArray<MetricLabel.MetricLabel>>()
 const MAX_LABEL_SETS = 1024
 
+// What a URL's labels are, by URL: a state change looks them up without parsing it again.
+const partsByUrl = new Map<string, Parts | undefined>()
+
 /**
- * The metric labels of a client: `server.address`, `server.port`,
- * `url.path`, and `jetsocket.name` and `jetsocket.owner` when it has them.
+ * The metric labels of a client for `url` (by default the URL of its current
+ * connection): `server.address`, `server.port`, `url.path`, and
+ * `jetsocket.name` and `jetsocket.owner` when it has them.
  *
  * @internal
  */
-export const clientLabels = (client: Client<any>): ReadonlyArray<MetricLabel.MetricLabel> => {
-  const parts = partsOf(redactUrl(client.currentUrl))
+export const clientLabels = (client: Client<any>, url: string = client.currentUrl): ReadonlyArray<MetricLabel.MetricLabel> => {
+  let parts = partsByUrl.get(url)
+  if (parts === undefined && !partsByUrl.has(url)) {
+    if (partsByUrl.size >= MAX_LABEL_SETS) partsByUrl.clear()
+    partsByUrl.set(url, parts = partsOf(redactUrl(url)))
+  }
   const name = client.options.name
   const owner = ownerOf(client)
   const key = `${parts?.address}\u0000${parts?.port}\u0000${parts?.path}\u0000${name}\u0000${owner}`
