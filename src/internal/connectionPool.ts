@@ -16,6 +16,7 @@ import { ConnectionTimeoutError, InvalidStateError, type JetSocketError, PoolExh
 import * as Transport from "../Transport.js"
 import * as Options from "./options.js"
 import { drain, PooledConnection } from "./pooledConnection.js"
+import { ownedBy } from "./telemetryLabels.js"
 import { resolveUrl, validateUrl } from "./url.js"
 
 /** @internal */
@@ -320,6 +321,7 @@ class Pool implements ConnectionPool.ConnectionPool {
         const scope = yield* Scope.fork(this.connections, ExecutionStrategy.sequential)
         const client = yield* restore(bounded).pipe(
           Scope.extend(scope),
+          ownedBy("pool"), // the `jetsocket.owner` label of its metrics (docs/observability.md)
           Effect.provideService(Transport.Transport, this.transport),
           Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, Exit.void))
         )

@@ -26,6 +26,7 @@ import type { Transport } from "../Transport.js"
 import { preview, schemaDecoder } from "./codec.js"
 import * as Guard from "./guard.js"
 import * as Options from "./options.js"
+import { ownedBy } from "./telemetryLabels.js"
 
 /** @internal */
 export const TypeId: unique symbol = Symbol.for("jetsocket/Multiplex")
@@ -96,7 +97,8 @@ export const make = (
     // Fibers started outside any fiber (an overflow callback): in the user's runtime, and
     // interrupted when the multiplexer's scope closes.
     const run = yield* FiberSet.runtime(yield* FiberSet.make<void, never>())<never>()
-    const ws = yield* JetSocket.connect(url, clientOptions)
+    // `ownedBy`: the `jetsocket.owner` label of its metrics (docs/observability.md)
+    const ws = yield* ownedBy("multiplexer")(JetSocket.connect(url, clientOptions))
     const channels = new Map<string, Channel>()
     const unrouted = yield* PubSub.sliding<unknown>(UNROUTED_CAPACITY)
     /** Incremented on every connection after the first (the connect hook). */
