@@ -1,8 +1,10 @@
 /**
  * The URL as telemetry and recordings may carry it: without user info, and
  * with every query value removed (the keys stay: `?token=`), so neither a
- * password nor a token in the URL leaves the process. A string that does not
- * parse as a URL is replaced whole (it could be anything).
+ * password nor a token in the URL leaves the process. A fragment stays: a
+ * WebSocket URL with one is refused before any connect (`validateUrl`), and
+ * the error must show what was refused. A string that does not parse as a URL
+ * is replaced whole (it could be anything).
  *
  * @internal
  */
@@ -15,11 +17,10 @@ export const redactUrl = (url: string): string => {
   }
   parsed.username = ""
   parsed.password = ""
-  parsed.hash = ""
   if (parsed.search === "") return parsed.toString()
   const keys = [...new URLSearchParams(parsed.search).keys()]
-  parsed.search = ""
-  return `${parsed.toString()}?${keys.map((key) => `${encodeURIComponent(key)}=`).join("&")}`
+  parsed.search = `?${keys.map((key) => `${encodeURIComponent(key)}=`).join("&")}`
+  return parsed.toString()
 }
 
 /**
