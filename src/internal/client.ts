@@ -39,7 +39,6 @@ import * as Stats from "./client/stats.js"
 export const TypeId: unique symbol = Symbol.for("jetsocket/JetSocket")
 
 type State = JetSocket.ConnectionState
-type Frame = Codec.Frame
 
 /**
  * The client: its configuration, its state, and the public API. Its fields
@@ -107,7 +106,7 @@ export class Client<A> implements JetSocket.JetSocket<A> {
   currentUrl: string
   current: Conn | undefined
   /** Sends waiting for a connection (made on the first one that has to wait). */
-  queuedSends: Deque<Frame> | undefined
+  queuedSends: Deque<Outbound.Queued> | undefined
   // Made on first use: an idle connection should cost little more than its socket (see docs/performance.md).
   pending: Set<PendingRequest> | undefined
   /** In `rare` (see internal/client/rare.ts). */
@@ -304,7 +303,7 @@ export class Client<A> implements JetSocket.JetSocket<A> {
         pending.add(request)
         // Written untracked: a drop fails (or re-sends, on request) the request itself, so the send
         // queue must not also re-send its message on the next connection.
-        const sent = Outbound.trySend(this, frame, true, false)
+        const sent = Outbound.trySend(this, frame, true, false, request)
         if (sent !== undefined) {
           pending.delete(request)
           return Effect.fail(sent)

@@ -4,6 +4,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as PubSub from "effect/PubSub"
+import * as Runtime from "effect/Runtime"
 import { InvalidStateError, type JetSocketError } from "../../JetSocketError.js"
 import type { Client } from "../client.js"
 import type { Conn } from "./conn.js"
@@ -57,11 +58,21 @@ export const isEnding = (client: Client<any>): boolean => {
   return state === "Disconnecting" || state === "Closed" || state === "Failed"
 }
 
-/** The connection is over for good: fatal error or exhausted schedule. */
+/**
+ * The connection is over for good: fatal error, exhausted schedule, or a
+ * connecting fiber that died. A socket still open (the fiber died with it
+ * current or being set up) is closed with 1011: none outlives the client.
+ */
 export const fail = (client: Client<any>, error: JetSocketError): Effect.Effect<void> =>
   Effect.suspend(() => {
+    const sockets = [client.current, client.opening].filter((conn) => conn !== undefined)
     client.current = undefined
-    return Lifecycle.transition(client, { _tag: "Failed", error })
+    return Lifecycle.transition(client, { _tag: "Failed", error }).pipe(
+      Effect.zipRight(Effect.forEach(sockets, (conn) =>
+        conn.endedWith === undefined
+          ? closeConnection(client, conn, 1011, "internal error")
+          : Connect.releaseSocket(client, conn), { discard: true }))
+    )
   })
 
 /** Settles `ready` (once): the first connection is up, or the client failed or closed before it. */
@@ -85,9 +96,15 @@ export const failPending = (client: Client<any>, error: JetSocketError): void =>
  * closed with `code`, waiting requests and `ready` failed, the messages
  * ended (unless the client failed: they keep its error), `Closed`, the
  * events hub shut. Never fails, never interrupted halfway.
+ *
+ * The closing runs in a fiber of its own (in the user's runtime) and the
+ * caller waits for it: the caller may be the connecting fiber itself (a
+ * connect hook, `onReplay`, the url Effect), which the closing interrupts —
+ * that caller is interrupted, the closing goes on. A caller that stops
+ * waiting (a timeout) does not stop the closing.
  */
 export const close = (client: Client<any>, code = 1000, reason = ""): Effect.Effect<void> =>
-  Effect.uninterruptible(Effect.suspend(() => {
+  Effect.suspend(() => {
     const state = client.lifecycle
     if (state._tag === "Closing") return Deferred.await(state.done)
     if (state._tag === "Closed") return Effect.void
@@ -95,27 +112,38 @@ export const close = (client: Client<any>, code = 1000, reason = ""): Effect.Eff
     const failure = Lifecycle.failure(state)
     // Claimed now, in this synchronous step: a second `close` waits on `done`.
     const closing = Lifecycle.transition(client, { _tag: "Closing", done, failure })
-    return Effect.gen(function*() {
-      yield* closing
-      // The connecting fiber first: from here on nothing but this changes the lifecycle.
-      if (client.connecting !== undefined) yield* Fiber.interrupt(client.connecting)
-      const conn = client.current
-      client.current = undefined
-      if (conn !== undefined) yield* closeConnection(client, conn, code, reason)
-      // A connection the interrupted fiber was opening or setting up (hooks, replay, rotation).
-      const opening = client.opening
-      if (opening !== undefined) yield* closeConnection(client, opening, code, reason)
-      if (client.pending !== undefined) failPending(client, new InvalidStateError({ state: "Closed", operation: "request" }))
-      // Only a client closed before its first open has `ready` to fail (no error built otherwise).
-      if (!Exit.isExit(client.firstOpen)) {
-        settleFirstOpen(client, Exit.fail(new InvalidStateError({ state: "Closed", operation: "connect" })))
-      }
-      if (failure === undefined) client.buffer.end()
-      yield* Lifecycle.transition(client, { _tag: "Closed", failure, code, reason })
-      const hub = client.pubsub
-      client.pubsub = null
-      if (hub !== undefined && hub !== null) yield* PubSub.shutdown(hub)
-    }).pipe(
+    Runtime.runFork(client.env.runtime)(Effect.uninterruptible(closeNow(client, closing, failure, code, reason)).pipe(
       Effect.ensuring(Deferred.succeed(done, undefined))
-    )
-  }))
+    ))
+    return Deferred.await(done)
+  })
+
+/** The steps of `close` once the state is `Closing`. */
+const closeNow = (
+  client: Client<any>,
+  closing: Effect.Effect<void>,
+  failure: JetSocketError | undefined,
+  code: number,
+  reason: string
+): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    yield* closing
+    // The connecting fiber first: from here on nothing but this changes the lifecycle.
+    if (client.connecting !== undefined) yield* Fiber.interrupt(client.connecting)
+    const conn = client.current
+    client.current = undefined
+    if (conn !== undefined) yield* closeConnection(client, conn, code, reason)
+    // A connection the interrupted fiber was opening or setting up (hooks, replay, rotation).
+    const opening = client.opening
+    if (opening !== undefined) yield* closeConnection(client, opening, code, reason)
+    if (client.pending !== undefined) failPending(client, new InvalidStateError({ state: "Closed", operation: "request" }))
+    // Only a client closed before its first open has `ready` to fail (no error built otherwise).
+    if (!Exit.isExit(client.firstOpen)) {
+      settleFirstOpen(client, Exit.fail(new InvalidStateError({ state: "Closed", operation: "connect" })))
+    }
+    if (failure === undefined) client.buffer.end()
+    yield* Lifecycle.transition(client, { _tag: "Closed", failure, code, reason })
+    const hub = client.pubsub
+    client.pubsub = null
+    if (hub !== undefined && hub !== null) yield* PubSub.shutdown(hub)
+  })

@@ -64,8 +64,8 @@ export class Conn extends Ticker.TimerEntry implements Transport.Handlers, Lifec
   /** When it opened, in the ticker's elapsed milliseconds (see `Client.elapsed`). */
   openedAt = 0
   pingSentAt: bigint | undefined
-  /** `ping()` callers waiting for the next pong. */
-  pongWaiters: Array<Deferred.Deferred<void>> | undefined
+  /** `ping()` callers waiting for the next pong; failed with the error when the connection ends. */
+  pongWaiters: Array<Deferred.Deferred<void, JetSocketError>> | undefined
   /** Backpressure pauses counted when that ping was sent. */
   pausesAtPing = 0
   /** Made only for a fiber that waits for the end (rotation): a Deferred is ~600 B. */
@@ -108,11 +108,18 @@ export class Conn extends Ticker.TimerEntry implements Transport.Handlers, Lifec
     return Deferred.await(this.endedSignal ??= Deferred.unsafeMake(FiberId.none))
   }
 
-  /** Records why it ended (once); `false` when it had already ended. */
+  /**
+   * Records why it ended (once) and tells whoever waits on it: no pong can
+   * come any more, so waiting `ping()` callers fail with the same error.
+   * `false` when it had already ended.
+   */
   end(error: JetSocketError): boolean {
     if (this.endedWith !== undefined) return false
     this.endedWith = error
     if (this.endedSignal !== undefined) Deferred.unsafeDone(this.endedSignal, Exit.succeed(error))
+    const waiters = this.pongWaiters
+    this.pongWaiters = undefined
+    if (waiters !== undefined) for (const waiter of waiters) Deferred.unsafeDone(waiter, Exit.fail(error))
     return true
   }
 

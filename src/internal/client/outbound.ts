@@ -5,6 +5,7 @@ import type { Client } from "../client.js"
 import * as Codec from "../codec.js"
 import { Deque } from "../deque.js"
 import { type Conn, frameSize } from "./conn.js"
+import type { PendingRequest } from "./inbound.js"
 import * as Close from "./close.js"
 
 /**
@@ -15,6 +16,22 @@ import * as Close from "./close.js"
  */
 
 type Frame = Codec.Frame
+
+/**
+ * A request's frame waiting in the send queue. Its delivery is the request's
+ * own business (a drop fails it, or re-queues it with `resendOnReconnect`):
+ * it is written untracked, and only while the request still waits — never
+ * after it failed or timed out, never a second time from the unconfirmed
+ * writes of a dropped socket.
+ *
+ * @internal
+ */
+export class QueuedRequest {
+  constructor(readonly frame: Frame, readonly request: PendingRequest) {}
+}
+
+/** @internal What the send queue holds. */
+export type Queued = Frame | QueuedRequest
 
 /**
  * Writes a frame. Tracked frames are re-sent on the next connection if this
@@ -36,7 +53,13 @@ export const write = (client: Client<any>, conn: Conn, frame: Frame, track = tru
  * A send: written now, or queued (`queue: true`, the default) while there is
  * no open connection or older sends wait; the error it fails with, if any.
  */
-export const trySend = (client: Client<any>, frame: Frame, queue: boolean, track = true): JetSocketError | undefined => {
+export const trySend = (
+  client: Client<any>,
+  frame: Frame,
+  queue: boolean,
+  track = true,
+  request?: PendingRequest
+): JetSocketError | undefined => {
   if (Close.isEnding(client)) {
     return new InvalidStateError({ state: client.stateNow, operation: "send" })
   }
@@ -55,7 +78,7 @@ export const trySend = (client: Client<any>, frame: Frame, queue: boolean, track
   if (queued !== undefined && queued.length >= client.sendCapacity) {
     return new BufferOverflowError({ capacity: client.sendCapacity, buffer: "send" })
   }
-  ;(client.queuedSends ??= new Deque()).push(frame)
+  ;(client.queuedSends ??= new Deque()).push(request === undefined ? frame : new QueuedRequest(frame, request))
   return undefined
 }
 
@@ -66,9 +89,15 @@ export const sendFrame = (client: Client<any>, frame: Frame | InvalidMessageErro
   return error === undefined ? Effect.void : Effect.fail(error)
 }
 
-/** Writes the queued sends (and what the previous socket never wrote), then opens the gate. */
+/** Writes the queued sends (and what the previous socket never wrote), then opens the gate; how many it wrote. */
 export const flushSendQueue = (client: Client<any>, conn: Conn): number => {
-  const frames = client.queuedSends === undefined ? [] : client.queuedSends.drain()
-  for (const frame of frames) write(client, conn, frame)
-  return frames.length
+  const queued = client.queuedSends === undefined ? [] : client.queuedSends.drain()
+  let written = 0
+  for (const item of queued) {
+    if (!(item instanceof QueuedRequest)) write(client, conn, item)
+    else if (client.pending?.has(item.request) === true) write(client, conn, item.frame, false)
+    else continue
+    written++
+  }
+  return written
 }

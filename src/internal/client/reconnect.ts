@@ -153,7 +153,7 @@ export const pendingAfterDrop = (client: Client<any>, error: JetSocketError): vo
   if (client.pending === undefined) return
   for (const request of client.pending) {
     if (request.resend !== undefined) {
-      ;(client.queuedSends ??= new Deque()).push(request.resend)
+      ;(client.queuedSends ??= new Deque()).push(new Outbound.QueuedRequest(request.resend, request))
       continue
     }
     Deferred.unsafeDone(request.reply, Exit.fail(error))
@@ -231,17 +231,24 @@ export const rotateUntilEnd = (client: Client<any>, conn: Conn): Effect.Effect<r
   return Effect.gen(function*() {
     let active = conn
     while (true) {
-      const aged = yield* active.ended.pipe(
-        Effect.map(Option.some),
-        Effect.raceFirst(Effect.as(Effect.sleep(Duration.max(Duration.zero, Duration.subtract(maxAge, Duration.millis(client.elapsed() - active.openedAt)))), Option.none()))
-      )
+      const age = Duration.millis(client.elapsed() - active.openedAt)
+      const aged = yield* endedWithin(active, Duration.max(Duration.zero, Duration.subtract(maxAge, age)))
       if (Option.isSome(aged)) return [active, aged.value] as const
       const rotated = yield* Effect.either(rotate(client, active))
-      if (rotated._tag === "Right") active = rotated.right
-      else yield* Effect.sleep(Duration.min(maxAge, Duration.seconds(30)))
+      if (rotated._tag === "Right") {
+        active = rotated.right
+        continue
+      }
+      // The replacement was refused: try again later, still watching the connection in use.
+      const ended = yield* endedWithin(active, Duration.min(maxAge, Duration.seconds(30)))
+      if (Option.isSome(ended)) return [active, ended.value] as const
     }
   })
 }
+
+/** Why `conn` ended, if it ends within `duration`. */
+const endedWithin = (conn: Conn, duration: Duration.Duration): Effect.Effect<Option.Option<JetSocketError>> =>
+  conn.ended.pipe(Effect.map(Option.some), Effect.raceFirst(Effect.as(Effect.sleep(duration), Option.none())))
 
 /** Make-before-break: open the replacement, set it up, switch sends over, close the old one, then deliver. */
 export const rotate = (client: Client<any>, old: Conn): Effect.Effect<Conn, JetSocketError> =>
