@@ -222,6 +222,21 @@ export class Client<A> implements JetSocket.JetSocket<A> {
     return this.env.ticker.elapsed()
   }
 
+  /** Sends and requests fail from here on: the client is closing, closed or failed. */
+  isEnding(): boolean {
+    const state = this.stateNow
+    return state === "Disconnecting" || state === "Closed" || state === "Failed"
+  }
+
+  /**
+   * A connection ended by itself: how the data plane (transport callbacks,
+   * the heartbeat, the receive path) hands an end to the control plane
+   * without importing it (see `Reconnect.connectionEnded`).
+   */
+  connectionEnded(conn: Conn | undefined, error: JetSocketError): void {
+    Reconnect.connectionEnded(this, conn, error)
+  }
+
   /** @internal */
   publish(event: JetSocketEvent): void {
     // No hub yet means no subscriber: nobody can miss the event. Late callbacks

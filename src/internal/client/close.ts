@@ -10,28 +10,14 @@ import type { Client } from "../client.js"
 import type { Conn } from "./conn.js"
 import * as Connect from "./connect.js"
 import * as Lifecycle from "./lifecycle.js"
-import * as Reconnect from "./reconnect.js"
 
 /**
- * Endings, one verb each: a connection *ends* (`endConnection`: why is
- * recorded once), the client *closes* one on purpose (`closeConnection`: the
- * close handshake, then its socket released), the client *fails* (`fail`:
- * fatal error or exhausted schedule) or is *closed* (`close`).
+ * Endings, one verb each: a connection *ends* (`Conn.end`: why is recorded
+ * once; `Reconnect.connectionEnded` when it ends by itself), the client
+ * *closes* one on purpose (`closeConnection`: the close handshake, then its
+ * socket released), the client *fails* (`fail`: fatal error or exhausted
+ * schedule) or is *closed* (`close`).
  */
-
-/**
- * @internal Ends a connection (at most once) and tells whoever waits why. A
- * connection that is up with no fiber waiting on it starts the connecting
- * fiber here.
- */
-export const endConnection = (client: Client<any>, conn: Conn | undefined, error: JetSocketError): void => {
-  if (conn === undefined || !conn.end(error)) return
-  if (conn.heartbeat) client.env.ticker.cancel(conn)
-  if (conn.unattended) {
-    conn.unattended = false
-    if (!conn.closing && !isEnding(client)) Reconnect.startConnecting(client, Reconnect.connectLoop(client, [conn, error]))
-  }
-}
 
 /** Closes a connection gracefully and waits for it; never fails. */
 export const closeConnection = (client: Client<any>, conn: Conn, code: number, reason: string): Effect.Effect<void> =>
@@ -47,16 +33,10 @@ export const closeConnection = (client: Client<any>, conn: Conn, code: number, r
       Effect.ensuring(Connect.releaseSocket(client, conn)),
       // Usually the transport reported the end already: build the error (and its stack) only when not.
       Effect.ensuring(Effect.sync(() => {
-        if (conn.endedWith === undefined) endConnection(client, conn, new InvalidStateError({ state: "Closed", operation: "receive" }))
+        if (conn.endedWith === undefined) conn.end(new InvalidStateError({ state: "Closed", operation: "receive" }))
       }))
     )
   })
-
-/** Sends and requests fail from here on: the client is closing, closed or failed. */
-export const isEnding = (client: Client<any>): boolean => {
-  const state = client.stateNow
-  return state === "Disconnecting" || state === "Closed" || state === "Failed"
-}
 
 /**
  * The connection is over for good: fatal error, exhausted schedule, or a
@@ -74,21 +54,6 @@ export const fail = (client: Client<any>, error: JetSocketError): Effect.Effect<
           : Connect.releaseSocket(client, conn), { discard: true }))
     )
   })
-
-/** Settles `ready` (once): the first connection is up, or the client failed or closed before it. */
-export const settleFirstOpen = (client: Client<any>, exit: Exit.Exit<void, JetSocketError>): void => {
-  const first = client.firstOpen
-  if (Exit.isExit(first)) return
-  client.firstOpen = exit
-  Deferred.unsafeDone(first, exit)
-}
-
-/** Fails every request waiting for its reply. */
-export const failPending = (client: Client<any>, error: JetSocketError): void => {
-  if (client.pending === undefined) return
-  for (const request of client.pending) Deferred.unsafeDone(request.reply, Exit.fail(error))
-  client.pending.clear()
-}
 
 /**
  * Closes the client (idempotent; a second call waits for the first): the
@@ -136,10 +101,10 @@ const closeNow = (
     // A connection the interrupted fiber was opening or setting up (hooks, replay, rotation).
     const opening = client.opening
     if (opening !== undefined) yield* closeConnection(client, opening, code, reason)
-    if (client.pending !== undefined) failPending(client, new InvalidStateError({ state: "Closed", operation: "request" }))
+    if (client.pending !== undefined) Lifecycle.failPending(client, new InvalidStateError({ state: "Closed", operation: "request" }))
     // Only a client closed before its first open has `ready` to fail (no error built otherwise).
     if (!Exit.isExit(client.firstOpen)) {
-      settleFirstOpen(client, Exit.fail(new InvalidStateError({ state: "Closed", operation: "connect" })))
+      Lifecycle.settleFirstOpen(client, Exit.fail(new InvalidStateError({ state: "Closed", operation: "connect" })))
     }
     if (failure === undefined) client.buffer.end()
     yield* Lifecycle.transition(client, { _tag: "Closed", failure, code, reason })

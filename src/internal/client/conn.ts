@@ -9,15 +9,11 @@ import type { Client } from "../client.js"
 import type * as Codec from "../codec.js"
 import type { Deque } from "../deque.js"
 import * as Ticker from "../ticker.js"
-import * as Close from "./close.js"
 import * as Inbound from "./inbound.js"
 import type * as Lifecycle from "./lifecycle.js"
 import * as Liveness from "./liveness.js"
 
 type Frame = Codec.Frame
-
-/** @internal */
-export const frameSize = (frame: Frame): number => (typeof frame === "string" ? frame.length : frame.byteLength)
 
 // Conn's flags
 const HOLDING = 1
@@ -57,7 +53,7 @@ export class Conn extends Ticker.TimerEntry implements Transport.Handlers, Lifec
   declare awaitingPong: boolean
   /**
    * Up with no fiber waiting on it (an idle client holds no fiber): its end,
-   * a transport callback, starts the connecting fiber (see `Close.endConnection`).
+   * a transport callback, starts the connecting fiber (see `Reconnect.connectionEnded`).
    */
   declare unattended: boolean
   held: Array<Frame> | undefined
@@ -84,7 +80,7 @@ export class Conn extends Ticker.TimerEntry implements Transport.Handlers, Lifec
   }
 
   onClose(error: JetSocketError): void {
-    Close.endConnection(this.client, this, error)
+    this.client.connectionEnded(this, error)
   }
 
   /** The heartbeat's step (see `Liveness.beat`). */
@@ -109,13 +105,14 @@ export class Conn extends Ticker.TimerEntry implements Transport.Handlers, Lifec
   }
 
   /**
-   * Records why it ended (once) and tells whoever waits on it: no pong can
-   * come any more, so waiting `ping()` callers fail with the same error.
-   * `false` when it had already ended.
+   * Records why it ended (once), stops its heartbeat and tells whoever waits
+   * on it: no pong can come any more, so waiting `ping()` callers fail with
+   * the same error. `false` when it had already ended.
    */
   end(error: JetSocketError): boolean {
     if (this.endedWith !== undefined) return false
     this.endedWith = error
+    if (this.heartbeat) this.client.env.ticker.cancel(this)
     if (this.endedSignal !== undefined) Deferred.unsafeDone(this.endedSignal, Exit.succeed(error))
     const waiters = this.pongWaiters
     this.pongWaiters = undefined

@@ -1,4 +1,4 @@
-import type * as Deferred from "effect/Deferred"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -7,7 +7,6 @@ import type * as JetSocket from "../../JetSocket.js"
 import type { JetSocketError } from "../../JetSocketError.js"
 import { JetSocketEvent } from "../../JetSocketEvent.js"
 import type { Client } from "../client.js"
-import * as Close from "./close.js"
 import type { Conn } from "./conn.js"
 import * as Stats from "./stats.js"
 
@@ -191,7 +190,7 @@ export const transition = (client: Client<any>, next: State): Effect.Effect<void
           }))
         }
         client.everConnected = true
-        Close.settleFirstOpen(client, Exit.void)
+        settleFirstOpen(client, Exit.void)
         break
       }
       case "Dropped":
@@ -203,8 +202,8 @@ export const transition = (client: Client<any>, next: State): Effect.Effect<void
       case "Failed":
         client.publish(JetSocketEvent.Error({ timestamp: now, error: next.error, fatal: true }))
         client.buffer.fail(next.error)
-        Close.failPending(client, next.error)
-        Close.settleFirstOpen(client, Exit.fail(next.error))
+        failPending(client, next.error)
+        settleFirstOpen(client, Exit.fail(next.error))
         break
       case "Closed":
         Stats.flushMetrics(client)
@@ -216,4 +215,19 @@ export const transition = (client: Client<any>, next: State): Effect.Effect<void
     client.stateNow = name
     Stats.flushMetrics(client)
     return client.stateRef === undefined ? Effect.void : SubscriptionRef.set(client.stateRef, name)
+}
+
+/** Settles `ready` (once): the first connection is up, or the client failed or closed before it. */
+export const settleFirstOpen = (client: Client<any>, exit: Exit.Exit<void, JetSocketError>): void => {
+  const first = client.firstOpen
+  if (Exit.isExit(first)) return
+  client.firstOpen = exit
+  Deferred.unsafeDone(first, exit)
+}
+
+/** Fails every request waiting for its reply. */
+export const failPending = (client: Client<any>, error: JetSocketError): void => {
+  if (client.pending === undefined) return
+  for (const request of client.pending) Deferred.unsafeDone(request.reply, Exit.fail(error))
+  client.pending.clear()
 }

@@ -12,7 +12,6 @@ import { afterIo } from "../defer.js"
 import { ClientMetrics } from "../metrics.js"
 import * as Options from "../options.js"
 import type { Conn } from "./conn.js"
-import * as Close from "./close.js"
 import * as Outbound from "./outbound.js"
 import * as Stats from "./stats.js"
 
@@ -114,6 +113,6 @@ export const beat = (client: Client<any>, conn: Conn): void => {
     }
     const error = new ConnectionTimeoutError({ operation: "pong", timeout: config.timeout, url: conn.url })
     client.publish(JetSocketEvent.Error({ timestamp: client.now(), error, fatal: false }))
-    Close.endConnection(client, conn, error)
+    client.connectionEnded(conn, error)
   })
 }

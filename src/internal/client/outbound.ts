@@ -4,9 +4,9 @@ import { BufferOverflowError, InvalidMessageError, InvalidStateError, type JetSo
 import type { Client } from "../client.js"
 import * as Codec from "../codec.js"
 import { Deque } from "../deque.js"
-import { type Conn, frameSize } from "./conn.js"
+import type { Conn } from "./conn.js"
 import type { PendingRequest } from "./inbound.js"
-import * as Close from "./close.js"
+import * as Stats from "./stats.js"
 
 /**
  * The data plane, outbound: a send is written at once when a connection is
@@ -40,7 +40,7 @@ export type Queued = Frame | QueuedRequest
  */
 export const write = (client: Client<any>, conn: Conn, frame: Frame, track = true): void => {
   client.messagesSent++
-  client.bytesSent += frameSize(frame)
+  client.bytesSent += Stats.frameSize(frame)
   if (track) {
     ;(conn.inflight ??= new Deque()).push(frame)
     conn.connection!.send(frame, conn.onWritten)
@@ -60,7 +60,7 @@ export const trySend = (
   track = true,
   request?: PendingRequest
 ): JetSocketError | undefined => {
-  if (Close.isEnding(client)) {
+  if (client.isEnding()) {
     return new InvalidStateError({ state: client.stateNow, operation: "send" })
   }
   const conn = client.current

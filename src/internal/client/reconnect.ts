@@ -93,13 +93,27 @@ export const startConnecting = (client: Client<any>, effect: Effect.Effect<void>
     // It died (a bug, not a user callback: those are guarded): settle `ready`, `messages` and
     // pending requests rather than leave them waiting forever — from the states it can die in.
     if (
-      Exit.isFailure(exit) && !Exit.isInterrupted(exit) && !Close.isEnding(client) &&
+      Exit.isFailure(exit) && !Exit.isInterrupted(exit) && !client.isEnding() &&
       Lifecycle.isAllowed(client.lifecycle._tag, "Failed")
     ) {
       const error = new InvalidStateError({ state: client.stateNow, operation: "connect", cause: Cause.squash(exit.cause) })
       Runtime.runFork(client.env.runtime)(Close.fail(client, error))
     }
   })
+}
+
+/**
+ * @internal A connection ended by itself (a transport callback, a failed
+ * heartbeat, an overflow or a throwing callback on the receive path): why is
+ * recorded once, and a connection that was up with no fiber waiting on it
+ * starts the connecting fiber here.
+ */
+export const connectionEnded = (client: Client<any>, conn: Conn | undefined, error: JetSocketError): void => {
+  if (conn === undefined || !conn.end(error)) return
+  if (conn.unattended) {
+    conn.unattended = false
+    if (!conn.closing && !client.isEnding()) startConnecting(client, connectLoop(client, [conn, error]))
+  }
 }
 
 /**
@@ -141,7 +155,7 @@ export const connectOnce = (client: Client<any>): Effect.Effect<Conn, JetSocketE
     const conn = yield* Connect.open(client, client.attempts)
     const activated = yield* Effect.either(Connect.activate(client, conn, client.everConnected))
     if (activated._tag === "Left") {
-      Close.endConnection(client, conn, activated.left)
+      conn.end(activated.left)
       yield* Connect.releaseSocket(client, conn)
       return yield* Effect.fail(activated.left)
     }
@@ -170,7 +184,7 @@ export const pendingAfterDrop = (client: Client<any>, error: JetSocketError): vo
 export const afterDrop = (client: Client<any>, last: Conn, ended: JetSocketError): Effect.Effect<boolean, JetSocketError> =>
   Effect.gen(function*() {
     yield* Connect.releaseSocket(client, last)
-    if (Close.isEnding(client)) return false
+    if (client.isEnding()) return false
     const droppedAt = client.now()
     client.current = undefined
     const unconfirmed = last.unconfirmed()
