@@ -30,7 +30,6 @@ import { BufferHooks, duplicates, type PendingRequest } from "./client/inbound.j
 import * as Lifecycle from "./client/lifecycle.js"
 import * as Liveness from "./client/liveness.js"
 import * as Outbound from "./client/outbound.js"
-import * as Rare from "./client/rare.js"
 import type { Retry } from "./client/reconnect.js"
 import * as Reconnect from "./client/reconnect.js"
 import * as Stats from "./client/stats.js"
@@ -55,8 +54,8 @@ export class Client<A> implements JetSocket.JetSocket<A> {
 
   // --- configuration
   readonly codec: Codec.SyncCodec<A>
-  /** Built on the first failure (see `Retry`); in `rare`, as the fields below marked so. */
-  declare retryState: Retry | undefined
+  /** Built on the first failure (see `Retry`). */
+  retryState: Retry | undefined = undefined
   readonly heartbeat: Heartbeat.Resolved | undefined
   /** With dedup configured: records a message's key, `true` when it was among the window's last keys. */
   readonly isDuplicate: ((message: A) => boolean) | undefined
@@ -109,19 +108,19 @@ export class Client<A> implements JetSocket.JetSocket<A> {
   queuedSends: Deque<Outbound.Queued> | undefined
   // Made on first use: an idle connection should cost little more than its socket (see docs/performance.md).
   pending: Set<PendingRequest> | undefined
-  /** In `rare` (see internal/client/rare.ts). */
-  declare hooks: Set<(context: JetSocket.ConnectContext) => Effect.Effect<void, JetSocketError>> | undefined
-  /** @internal */
-  declare stateRef: SubscriptionRef.SubscriptionRef<State> | undefined
+  /** The `onConnect` hooks (made by the first). */
+  hooks: Set<(context: JetSocket.ConnectContext) => Effect.Effect<void, JetSocketError>> | undefined = undefined
+  /** @internal The public state as a `SubscriptionRef`, made for the first `stateChanges` subscriber. */
+  stateRef: SubscriptionRef.SubscriptionRef<State> | undefined = undefined
   /** The events hub: made for the first subscriber; `null` once the client closed (no more events). */
   pubsub: PubSub.PubSub<JetSocketEvent> | null | undefined
-  /** In `rare`. */
-  declare lastSequenceId: unknown
+  /** The sequence key of the last message delivered (replay `sequence_id`). */
+  lastSequenceId: unknown = undefined
   /** When the current full_buffer replay started (its ReplayCompleted reports the duration). */
-  declare replayStartedAt: number
+  replayStartedAt = 0
   bufferPaused = false
   /** How many times backpressure paused reading (the heartbeat checks it). */
-  declare bufferPauses: number
+  bufferPauses = 0
   /**
    * The connecting fiber: it runs from a drop (or the start) until a
    * connection is up, then ends (with `maxConnectionAge` it stays, to rotate).
@@ -140,7 +139,7 @@ export class Client<A> implements JetSocket.JetSocket<A> {
   everConnected = false
   lastMetricsFlush = 0
   /** Dropped since the last `BufferOverflow` event; an event is due while it is above 0. */
-  declare droppedSinceEvent: number
+  droppedSinceEvent = 0
 
   // --- figures
   messagesSent = 0
@@ -149,12 +148,10 @@ export class Client<A> implements JetSocket.JetSocket<A> {
   bytesReceived = 0
   /** @internal */
   reconnects = 0
-  /** In `rare`, as the two below. */
-  declare deduplicated: number
-  declare validationErrors: number
-  declare latencyRecorder: LatencyRecorder | undefined
-  /** What few clients set (retries, hooks, replay, dedup, overflow…): made with the first of it. */
-  rare: Rare.Rare | undefined
+  deduplicated = 0
+  validationErrors = 0
+  /** Made on the first pong or latency read. */
+  latencyRecorder: LatencyRecorder | undefined = undefined
   metrics: ClientMetrics | undefined
 
   /** Made on first use (a message, a consumer, the end): an idle client holds none (~0.2 KiB). */
@@ -402,18 +399,13 @@ export class Client<A> implements JetSocket.JetSocket<A> {
 
 // On the prototype: one property fewer on every client.
 ;(Client.prototype as { [TypeId]: typeof TypeId })[TypeId] = TypeId
-Rare.install(Client.prototype)
 
 /**
- * The finalizer a client leaves in its caller's scope: a bound function (no
- * closure and context: ~50 B less per client), never made inline (a closure
- * keeps its whole enclosing context alive as long as that scope is open).
+ * The finalizer a client leaves in its caller's scope. Made here, not inline
+ * in `make`: a closure keeps its whole enclosing context alive as long as
+ * that scope is open.
  */
-const closeWithScope = (client: Client<any>): Scope.Scope.Finalizer => closeClient.bind(client)
-
-function closeClient(this: Client<any>): Effect.Effect<void> {
-  return this.close()
-}
+const closeWithScope = (client: Client<any>): Scope.Scope.Finalizer => () => client.close()
 
 /** @internal */
 export const make = <A = unknown, I = any>(

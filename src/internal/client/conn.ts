@@ -10,27 +10,17 @@ import type * as Codec from "../codec.js"
 import type { Deque } from "../deque.js"
 import * as Ticker from "../ticker.js"
 import * as Inbound from "./inbound.js"
-import type * as Lifecycle from "./lifecycle.js"
 import * as Liveness from "./liveness.js"
 
 type Frame = Codec.Frame
 
-// Conn's flags
-const HOLDING = 1
-const CLOSING = 2
-const HEARTBEAT = 4
-const AWAITING_PONG = 8
-const UNATTENDED = 16
-
 /**
  * @internal
  * One live transport connection and what the client tracks about it. It is
- * also the transport's handlers and the heartbeat's timer entry, as prototype
- * methods: an idle connection costs one object here, not a closure per callback.
+ * also the transport's handlers and the heartbeat's timer entry, as methods:
+ * one object per connection, not a closure per callback.
  */
-export class Conn extends Ticker.TimerEntry implements Transport.Handlers, Lifecycle.Up {
-  /** A Conn is its own `Up` lifecycle state (see `Lifecycle.Up`): `"Up"`, on the prototype. */
-  declare readonly _tag: "Up"
+export class Conn extends Ticker.TimerEntry implements Transport.Handlers {
   connection: Transport.Connection | undefined
   /** Where the socket lives (Effect's own `Scope.make`); closed when it ends. */
   scope: Scope.CloseableScope | undefined
@@ -38,24 +28,19 @@ export class Conn extends Ticker.TimerEntry implements Transport.Handlers, Lifec
   endedWith: JetSocketError | undefined
   /** Frames handed to the socket but not yet confirmed written, in order (made on the first tracked write). */
   inflight: Deque<Frame> | undefined
-  /**
-   * The yes/no states: bits of one field (a field each would be 8 bytes per
-   * connection), read and written through the accessors below (see `flagAccessor`).
-   */
-  flags = HOLDING
   /** Incoming frames are held (not delivered) until hooks ran / rotation finished. */
-  declare holding: boolean
+  holding = true
   /** The client is closing it on purpose (user close, rotation): its end is not an error. */
-  declare closing: boolean
+  closing = false
   /** The heartbeat runs on this connection (it is scheduled on the ticker). */
-  declare heartbeat: boolean
+  heartbeat = false
   /** The heartbeat sent a ping and waits for its pong. */
-  declare awaitingPong: boolean
+  awaitingPong = false
   /**
    * Up with no fiber waiting on it (an idle client holds no fiber): its end,
    * a transport callback, starts the connecting fiber (see `Reconnect.connectionEnded`).
    */
-  declare unattended: boolean
+  unattended = false
   held: Array<Frame> | undefined
   /** When it opened, in the ticker's elapsed milliseconds (see `Client.elapsed`). */
   openedAt = 0
@@ -86,11 +71,6 @@ export class Conn extends Ticker.TimerEntry implements Transport.Handlers, Lifec
   /** The heartbeat's step (see `Liveness.beat`). */
   override run(): void {
     Liveness.beat(this.client, this)
-  }
-
-  /** As the `Up` state: the connection that is up, this one. */
-  get conn(): Conn {
-    return this
   }
 
   /** Takes what the socket never confirmed writing (to re-send it on the next connection). */
@@ -127,23 +107,3 @@ export class Conn extends Ticker.TimerEntry implements Transport.Handlers, Lifec
     }
   }
 }
-
-/** A `Conn` state kept as one bit of its `flags`, as a prototype accessor. */
-const flagAccessor = (bit: number): PropertyDescriptor => ({
-  get(this: Conn): boolean {
-    return (this.flags & bit) !== 0
-  },
-  set(this: Conn, on: boolean): void {
-    this.flags = on ? this.flags | bit : this.flags & ~bit
-  }
-})
-
-Object.defineProperties(Conn.prototype, {
-  _tag: { value: "Up" },
-  holding: flagAccessor(HOLDING),
-  closing: flagAccessor(CLOSING),
-  heartbeat: flagAccessor(HEARTBEAT),
-  awaitingPong: flagAccessor(AWAITING_PONG),
-  unattended: flagAccessor(UNATTENDED)
-})
-

@@ -225,7 +225,7 @@ export const connectLoop = (client: Client<any>, drop?: readonly [Conn, JetSocke
       if (up._tag === "Left") return yield* Close.fail(client, up.left)
       const conn = up.right
       if (conn === undefined) return // closing
-      yield* Lifecycle.transition(client, conn) // a Conn is its own Up state
+      yield* Lifecycle.transition(client, Lifecycle.up(conn))
       if (client.maxAge === undefined) {
         if (conn.endedWith === undefined) {
           conn.unattended = true
@@ -282,6 +282,6 @@ export const rotate = (client: Client<any>, old: Conn): Effect.Effect<Conn, JetS
     yield* Close.closeConnection(client, old, 1000, "connection rotated")
     for (const frame of old.unconfirmed()) Outbound.write(client, fresh, frame)
     Connect.goLive(client, fresh)
-    yield* Lifecycle.transition(client, fresh)
+    yield* Lifecycle.transition(client, Lifecycle.up(fresh))
     return fresh
   })
