@@ -129,7 +129,7 @@ export class Client<A> implements JetSocket.JetSocket<A> {
   /**
    * A connection being opened or set up (not yet `current`). With `current`,
    * it is every socket the client may have open: the client has no `Scope` of
-   * its own (~0.6 KiB per client), so `close` closes these two itself.
+   * its own (its cost: docs/performance.md), so `close` closes these two itself.
    */
   opening: Conn | undefined
   // The reconnect loop's state, kept across connecting fibers.
@@ -154,7 +154,7 @@ export class Client<A> implements JetSocket.JetSocket<A> {
   latencyRecorder: LatencyRecorder | undefined = undefined
   metrics: ClientMetrics | undefined
 
-  /** Made on first use (a message, a consumer, the end): an idle client holds none (~0.2 KiB). */
+  /** Made on first use (a message, a consumer, the end): an idle client holds none. */
   receiveBuffer: MessageBuffer.ReceiveBuffer<A, JetSocketError> | undefined
 
   /** @internal The receive buffer. */

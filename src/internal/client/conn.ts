@@ -49,7 +49,7 @@ export class Conn extends Ticker.TimerEntry implements Transport.Handlers {
   pongWaiters: Array<Deferred.Deferred<void, JetSocketError>> | undefined
   /** Backpressure pauses counted when that ping was sent. */
   pausesAtPing = 0
-  /** Made only for a fiber that waits for the end (rotation): a Deferred is ~600 B. */
+  /** Made only for a fiber that waits for the end (rotation, `close`), not for every connection. */
   private endedSignal: Deferred.Deferred<JetSocketError> | undefined
   private writtenCallback: ((error?: Error) => void) | undefined
   constructor(private readonly client: Client<any>, readonly url: string) {

@@ -81,8 +81,9 @@ export const fatalError = (client: Client<any>, error: JetSocketError): JetSocke
  * the user's fiber that made the client (its context, supervisor, logger,
  * tracer and clock), and in a child of the scope the client was made in, so
  * that scope's end interrupts it; `close` interrupts it first. The child scope
- * exists only while the fiber runs: an idle client holds none (a `FiberSet`
- * per client would cost ~2.3 KiB of heap, half an idle client).
+ * exists only while the fiber runs: an idle client holds neither (a fiber or a
+ * `FiberSet` per idle client would break the memory budget: docs/performance.md,
+ * "A fiber per idle client").
  */
 export const startConnecting = (client: Client<any>, effect: Effect.Effect<void>): void => {
   const fiber = Runtime.runFork(client.env.runtime)(effect, { immediate: false, scope: client.scope })
