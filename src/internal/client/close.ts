@@ -70,29 +70,33 @@ export const fail = (client: Client<any>, error: JetSocketError): Effect.Effect<
  */
 export const close = (client: Client<any>, code = 1000, reason = ""): Effect.Effect<void> =>
   Effect.suspend(() => {
-    const state = client.lifecycle
-    if (state._tag === "Closing") return Deferred.await(state.done)
-    if (state._tag === "Closed") return Effect.void
-    const done = Deferred.unsafeMake<void>(FiberId.none)
-    const failure = Lifecycle.failure(state)
-    // Claimed now, in this synchronous step: a second `close` waits on `done`.
-    const closing = Lifecycle.transition(client, { _tag: "Closing", done, failure })
-    Runtime.runFork(client.env.runtime)(Effect.uninterruptible(closeNow(client, closing, failure, code, reason)).pipe(
-      Effect.ensuring(Deferred.succeed(done, undefined))
-    ))
-    return Deferred.await(done)
+    // The check and the claim in one step of `transition`: of two closes, one moves to `Closing`.
+    let claimed: Lifecycle.Closing | undefined
+    const claim = Lifecycle.transition(client, (from) =>
+      from._tag === "Closing" || from._tag === "Closed"
+        ? undefined
+        : (claimed = { _tag: "Closing", done: Deferred.unsafeMake<void>(FiberId.none), failure: Lifecycle.failure(from) }))
+    return Effect.flatMap(claim, () => {
+      if (claimed === undefined) {
+        const state = client.lifecycle
+        return state._tag === "Closing" ? Deferred.await(state.done) : Effect.void
+      }
+      const done = claimed.done
+      Runtime.runFork(client.env.runtime)(Effect.uninterruptible(closeNow(client, claimed.failure, code, reason)).pipe(
+        Effect.ensuring(Deferred.succeed(done, undefined))
+      ))
+      return Deferred.await(done)
+    })
   })
 
 /** The steps of `close` once the state is `Closing`. */
 const closeNow = (
   client: Client<any>,
-  closing: Effect.Effect<void>,
   failure: JetSocketError | undefined,
   code: number,
   reason: string
 ): Effect.Effect<void> =>
   Effect.gen(function*() {
-    yield* closing
     // The connecting fiber first: from here on nothing but this changes the lifecycle.
     if (client.connecting !== undefined) yield* Fiber.interrupt(client.connecting)
     const conn = client.current

@@ -159,28 +159,34 @@ export const failure = (state: State): JetSocketError | undefined =>
  * `Failed`). The attempt's own `Connecting { url }` event is the attempt's
  * (a rotation's attempt publishes one too, with no state change).
  *
- * The change happens when this is called (call it from an Effect: `yield*
- * transition(...)`), so a check of the state and the transition in one
- * synchronous step are atomic (`close` relies on it: two closes, one
- * transition). What it returns tells `stateChanges` subscribers (a
- * `SubscriptionRef` is set in an Effect); for an edge that is not in
- * {@link edges} it changes nothing and returns a defect.
+ * An Effect: the state changes when it runs. `next` is the state to go to,
+ * or a function of the current state giving it (`undefined`: no change),
+ * read in the same synchronous step as the change — a check of the state
+ * and the transition are atomic (`close` relies on it: two closes, one
+ * transition). For an edge that is not in {@link edges} it changes nothing
+ * and dies (a defect: a bug of ours).
  *
  * @internal
  */
-export const transition = (client: Client<any>, next: State): Effect.Effect<void> => {
+export const transition = (
+  client: Client<any>,
+  next: State | ((from: State) => State | undefined)
+): Effect.Effect<void> =>
+  Effect.suspend(() => {
     const from = client.lifecycle
-    if (!isAllowed(from._tag, next._tag)) {
-      return Effect.dieMessage(`jetsocket: illegal lifecycle edge ${from._tag} → ${next._tag}`)
+    const to = typeof next === "function" ? next(from) : next
+    if (to === undefined) return Effect.void
+    if (!isAllowed(from._tag, to._tag)) {
+      return Effect.dieMessage(`jetsocket: illegal lifecycle edge ${from._tag} → ${to._tag}`)
     }
     // What can throw (a transport's getter) is read before anything changes: a transition happens
     // entirely or not at all (a connecting fiber that dies on it is then settled from `from`).
-    const protocol = next._tag === "Up" ? next.conn.connection!.protocol : ""
-    client.lifecycle = next
+    const protocol = to._tag === "Up" ? to.conn.connection!.protocol : ""
+    client.lifecycle = to
     const now = client.now()
-    switch (next._tag) {
+    switch (to._tag) {
       case "Up": {
-        client.publish(JetSocketEvent.Connected({ timestamp: now, url: next.conn.url, protocol }))
+        client.publish(JetSocketEvent.Connected({ timestamp: now, url: to.conn.url, protocol }))
         if (from._tag === "Up") break // a rotation: still the same logical connection
         if (client.everConnected) {
           client.reconnects++
@@ -195,28 +201,28 @@ export const transition = (client: Client<any>, next: State): Effect.Effect<void
         break
       }
       case "Dropped":
-        client.publish(JetSocketEvent.Disconnected({ timestamp: now, code: next.code, reason: next.reason }))
+        client.publish(JetSocketEvent.Disconnected({ timestamp: now, code: to.code, reason: to.reason }))
         break
       case "BackingOff":
-        client.publish(JetSocketEvent.Reconnecting({ timestamp: now, attempt: next.attempt, delay: next.delay }))
+        client.publish(JetSocketEvent.Reconnecting({ timestamp: now, attempt: to.attempt, delay: to.delay }))
         break
       case "Failed":
-        client.publish(JetSocketEvent.Error({ timestamp: now, error: next.error, fatal: true }))
-        client.buffer.fail(next.error)
-        failPending(client, next.error)
-        settleFirstOpen(client, Exit.fail(next.error))
+        client.publish(JetSocketEvent.Error({ timestamp: now, error: to.error, fatal: true }))
+        client.buffer.fail(to.error)
+        failPending(client, to.error)
+        settleFirstOpen(client, Exit.fail(to.error))
         break
       case "Closed":
         Stats.flushMetrics(client)
-        client.publish(JetSocketEvent.Closed({ timestamp: now, code: next.code, reason: next.reason }))
+        client.publish(JetSocketEvent.Closed({ timestamp: now, code: to.code, reason: to.reason }))
         break
     }
-    const name = publicName(next)
+    const name = publicName(to)
     if (name === client.stateNow) return Effect.void
     client.stateNow = name
     Stats.flushMetrics(client)
     return client.stateRef === undefined ? Effect.void : SubscriptionRef.set(client.stateRef, name)
-}
+  })
 
 /** Settles `ready` (once): the first connection is up, or the client failed or closed before it. */
 export const settleFirstOpen = (client: Client<any>, exit: Exit.Exit<void, JetSocketError>): void => {
