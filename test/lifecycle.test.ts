@@ -197,6 +197,27 @@ describe("the transition table", () => {
       }
     }))
 
+  scoped("a transition is an Effect: the state changes when it runs, not when it is made", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.make({ handler: TestServer.silent })
+      const { client, tag, ws } = yield* make(server.url)
+      yield* ws.ready
+      const dropped = Lifecycle.transition(client, {
+        _tag: "Dropped",
+        error: new InvalidStateError({ state: "Connected", operation: "receive" }),
+        code: 1006,
+        reason: ""
+      })
+      expect(tag()).toBe("Up")
+      expect(yield* ws.state).toBe("Connected")
+      yield* dropped
+      expect(tag()).toBe("Dropped")
+      expect(yield* ws.state).toBe("Disconnected")
+      // A function of the current state, read when it runs; `undefined` changes nothing.
+      yield* Lifecycle.transition(client, () => undefined)
+      expect(tag()).toBe("Dropped")
+    }))
+
   it("the table: Closed is final; Closing only ends in Closed; close is reachable from every other state", () => {
     expect(Lifecycle.edges.Closed).toEqual([])
     expect(Lifecycle.edges.Closing).toEqual(["Closed"])

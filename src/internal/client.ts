@@ -30,7 +30,6 @@ import { BufferHooks, duplicates, type PendingRequest } from "./client/inbound.j
 import * as Lifecycle from "./client/lifecycle.js"
 import * as Liveness from "./client/liveness.js"
 import * as Outbound from "./client/outbound.js"
-import * as Rare from "./client/rare.js"
 import type { Retry } from "./client/reconnect.js"
 import * as Reconnect from "./client/reconnect.js"
 import * as Stats from "./client/stats.js"
@@ -39,7 +38,6 @@ import * as Stats from "./client/stats.js"
 export const TypeId: unique symbol = Symbol.for("jetsocket/JetSocket")
 
 type State = JetSocket.ConnectionState
-type Frame = Codec.Frame
 
 /**
  * The client: its configuration, its state, and the public API. Its fields
@@ -56,8 +54,8 @@ export class Client<A> implements JetSocket.JetSocket<A> {
 
   // --- configuration
   readonly codec: Codec.SyncCodec<A>
-  /** Built on the first failure (see `Retry`); in `rare`, as the fields below marked so. */
-  declare retryState: Retry | undefined
+  /** Built on the first failure (see `Retry`). */
+  retryState: Retry | undefined = undefined
   readonly heartbeat: Heartbeat.Resolved | undefined
   /** With dedup configured: records a message's key, `true` when it was among the window's last keys. */
   readonly isDuplicate: ((message: A) => boolean) | undefined
@@ -107,22 +105,22 @@ export class Client<A> implements JetSocket.JetSocket<A> {
   currentUrl: string
   current: Conn | undefined
   /** Sends waiting for a connection (made on the first one that has to wait). */
-  queuedSends: Deque<Frame> | undefined
+  queuedSends: Deque<Outbound.Queued> | undefined
   // Made on first use: an idle connection should cost little more than its socket (see docs/performance.md).
   pending: Set<PendingRequest> | undefined
-  /** In `rare` (see internal/client/rare.ts). */
-  declare hooks: Set<(context: JetSocket.ConnectContext) => Effect.Effect<void, JetSocketError>> | undefined
-  /** @internal */
-  declare stateRef: SubscriptionRef.SubscriptionRef<State> | undefined
+  /** The `onConnect` hooks (made by the first). */
+  hooks: Set<(context: JetSocket.ConnectContext) => Effect.Effect<void, JetSocketError>> | undefined = undefined
+  /** @internal The public state as a `SubscriptionRef`, made for the first `stateChanges` subscriber. */
+  stateRef: SubscriptionRef.SubscriptionRef<State> | undefined = undefined
   /** The events hub: made for the first subscriber; `null` once the client closed (no more events). */
   pubsub: PubSub.PubSub<JetSocketEvent> | null | undefined
-  /** In `rare`. */
-  declare lastSequenceId: unknown
+  /** The sequence key of the last message delivered (replay `sequence_id`). */
+  lastSequenceId: unknown = undefined
   /** When the current full_buffer replay started (its ReplayCompleted reports the duration). */
-  declare replayStartedAt: number
+  replayStartedAt = 0
   bufferPaused = false
   /** How many times backpressure paused reading (the heartbeat checks it). */
-  declare bufferPauses: number
+  bufferPauses = 0
   /**
    * The connecting fiber: it runs from a drop (or the start) until a
    * connection is up, then ends (with `maxConnectionAge` it stays, to rotate).
@@ -131,7 +129,7 @@ export class Client<A> implements JetSocket.JetSocket<A> {
   /**
    * A connection being opened or set up (not yet `current`). With `current`,
    * it is every socket the client may have open: the client has no `Scope` of
-   * its own (~0.6 KiB per client), so `close` closes these two itself.
+   * its own (its cost: docs/performance.md), so `close` closes these two itself.
    */
   opening: Conn | undefined
   // The reconnect loop's state, kept across connecting fibers.
@@ -141,7 +139,7 @@ export class Client<A> implements JetSocket.JetSocket<A> {
   everConnected = false
   lastMetricsFlush = 0
   /** Dropped since the last `BufferOverflow` event; an event is due while it is above 0. */
-  declare droppedSinceEvent: number
+  droppedSinceEvent = 0
 
   // --- figures
   messagesSent = 0
@@ -150,15 +148,13 @@ export class Client<A> implements JetSocket.JetSocket<A> {
   bytesReceived = 0
   /** @internal */
   reconnects = 0
-  /** In `rare`, as the two below. */
-  declare deduplicated: number
-  declare validationErrors: number
-  declare latencyRecorder: LatencyRecorder | undefined
-  /** What few clients set (retries, hooks, replay, dedup, overflow…): made with the first of it. */
-  rare: Rare.Rare | undefined
+  deduplicated = 0
+  validationErrors = 0
+  /** Made on the first pong or latency read. */
+  latencyRecorder: LatencyRecorder | undefined = undefined
   metrics: ClientMetrics | undefined
 
-  /** Made on first use (a message, a consumer, the end): an idle client holds none (~0.2 KiB). */
+  /** Made on first use (a message, a consumer, the end): an idle client holds none. */
   receiveBuffer: MessageBuffer.ReceiveBuffer<A, JetSocketError> | undefined
 
   /** @internal The receive buffer. */
@@ -221,6 +217,21 @@ export class Client<A> implements JetSocket.JetSocket<A> {
    */
   elapsed(): number {
     return this.env.ticker.elapsed()
+  }
+
+  /** Sends and requests fail from here on: the client is closing, closed or failed. */
+  isEnding(): boolean {
+    const state = this.stateNow
+    return state === "Disconnecting" || state === "Closed" || state === "Failed"
+  }
+
+  /**
+   * A connection ended by itself: how the data plane (transport callbacks,
+   * the heartbeat, the receive path) hands an end to the control plane
+   * without importing it (see `Reconnect.connectionEnded`).
+   */
+  connectionEnded(conn: Conn | undefined, error: JetSocketError): void {
+    Reconnect.connectionEnded(this, conn, error)
   }
 
   /** @internal */
@@ -304,7 +315,7 @@ export class Client<A> implements JetSocket.JetSocket<A> {
         pending.add(request)
         // Written untracked: a drop fails (or re-sends, on request) the request itself, so the send
         // queue must not also re-send its message on the next connection.
-        const sent = Outbound.trySend(this, frame, true, false)
+        const sent = Outbound.trySend(this, frame, true, false, request)
         if (sent !== undefined) {
           pending.delete(request)
           return Effect.fail(sent)
@@ -388,18 +399,13 @@ export class Client<A> implements JetSocket.JetSocket<A> {
 
 // On the prototype: one property fewer on every client.
 ;(Client.prototype as { [TypeId]: typeof TypeId })[TypeId] = TypeId
-Rare.install(Client.prototype)
 
 /**
- * The finalizer a client leaves in its caller's scope: a bound function (no
- * closure and context: ~50 B less per client), never made inline (a closure
- * keeps its whole enclosing context alive as long as that scope is open).
+ * The finalizer a client leaves in its caller's scope. Made here, not inline
+ * in `make`: a closure keeps its whole enclosing context alive as long as
+ * that scope is open.
  */
-const closeWithScope = (client: Client<any>): Scope.Scope.Finalizer => closeClient.bind(client)
-
-function closeClient(this: Client<any>): Effect.Effect<void> {
-  return this.close()
-}
+const closeWithScope = (client: Client<any>): Scope.Scope.Finalizer => () => client.close()
 
 /** @internal */
 export const make = <A = unknown, I = any>(

@@ -11,8 +11,8 @@ import * as Scope from "effect/Scope"
  * The Runtime each client keeps, to restart its connecting fiber from a
  * transport callback (a drop), with the context, logger, tracer and clock it
  * was made with. `Effect.runtime()` copies the calling fiber's FiberRefs (a
- * `Map` of ~20 entries, ~0.3 KiB), so 1 000 clients made by one fiber would
- * hold 1 000 identical copies. This hands back the Runtime an earlier client
+ * `Map` of every FiberRef), so 1 000 clients made by one fiber would hold
+ * 1 000 identical copies. This hands back the Runtime an earlier client
  * got, when it is the same in every respect (runtime flags and every FiberRef
  * value, compared by identity, contexts by their services); otherwise
  * `runtime` itself, which later clients may then share.
@@ -24,8 +24,8 @@ import * as Scope from "effect/Scope"
  * scope and the transport layer provided, as a service opening connections on
  * demand or the Promise API does) each run under a new `Context` holding their
  * own `Scope` and the same transport. Compared by identity, each client kept
- * its own Runtime, FiberRefs copy, fiber id, Context and scope: ~1 KiB per
- * client (heap-snapshot diff, docs/performance.md).
+ * its own Runtime, FiberRefs copy, fiber id, Context and scope (measured in
+ * docs/performance.md).
  */
 const lastByContext = new WeakMap<Context.Context<never>, Runtime.Runtime<never>>()
 /** The last Runtime kept, for a caller whose context is another object with the same services. */
@@ -87,8 +87,8 @@ export const sameButContext = (a: Runtime.Runtime<never>, b: Runtime.Runtime<nev
  * FiberRef's value), or two equal values of Effect's own data types. Callers
  * that each run on their own (`Effect.runPromise` per connection) and set the
  * same log annotations or span annotations hold each a new `HashMap` of them:
- * compared by identity, each client kept its own Runtime and FiberRefs copy
- * (~0.3 KiB). A fiber of the kept Runtime reads an equal value, which it logs
+ * compared by identity, each client kept its own Runtime and FiberRefs copy.
+ * A fiber of the kept Runtime reads an equal value, which it logs
  * or reports alike; a `Supervisor`, logger, tracer or clock is compared by
  * identity (none of them implements `Equal`).
  */

@@ -35,8 +35,8 @@ export class TimerEntry {
 
 /**
  * Many timers on one fiber. A heartbeat per connection as its own sleeping
- * fiber costs ~5 KiB of heap per idle connection (more than the socket
- * itself); here an idle connection holds one small entry, and one fiber per
+ * fiber would cost more heap than the socket itself (docs/performance.md);
+ * here an idle connection holds one small entry, and one fiber per
  * Runtime sleeps until the earliest entry is due. Using the `Clock` (never
  * `setTimeout`) keeps heartbeats deterministic under `TestClock`.
  *
@@ -57,7 +57,7 @@ export class TimerEntry {
  * live connection's heartbeat never silently stops. The entries are a
  * binary min-heap on `due` (an array slot per entry, the next due at its
  * root): scheduling is O(log n), finding the next due O(1), where a set
- * scanned at every wake-up would cost O(n) per beat and ~35 B per entry.
+ * scanned at every wake-up would cost O(n) per beat.
  *
  * @internal
  */

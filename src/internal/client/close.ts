@@ -4,33 +4,20 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as PubSub from "effect/PubSub"
+import * as Runtime from "effect/Runtime"
 import { InvalidStateError, type JetSocketError } from "../../JetSocketError.js"
 import type { Client } from "../client.js"
 import type { Conn } from "./conn.js"
 import * as Connect from "./connect.js"
 import * as Lifecycle from "./lifecycle.js"
-import * as Reconnect from "./reconnect.js"
 
 /**
- * Endings, one verb each: a connection *ends* (`endConnection`: why is
- * recorded once), the client *closes* one on purpose (`closeConnection`: the
- * close handshake, then its socket released), the client *fails* (`fail`:
- * fatal error or exhausted schedule) or is *closed* (`close`).
+ * Endings, one verb each: a connection *ends* (`Conn.end`: why is recorded
+ * once; `Reconnect.connectionEnded` when it ends by itself), the client
+ * *closes* one on purpose (`closeConnection`: the close handshake, then its
+ * socket released), the client *fails* (`fail`: fatal error or exhausted
+ * schedule) or is *closed* (`close`).
  */
-
-/**
- * @internal Ends a connection (at most once) and tells whoever waits why. A
- * connection that is up with no fiber waiting on it starts the connecting
- * fiber here.
- */
-export const endConnection = (client: Client<any>, conn: Conn | undefined, error: JetSocketError): void => {
-  if (conn === undefined || !conn.end(error)) return
-  if (conn.heartbeat) client.env.ticker.cancel(conn)
-  if (conn.unattended) {
-    conn.unattended = false
-    if (!conn.closing && !isEnding(client)) Reconnect.startConnecting(client, Reconnect.connectLoop(client, [conn, error]))
-  }
-}
 
 /** Closes a connection gracefully and waits for it; never fails. */
 export const closeConnection = (client: Client<any>, conn: Conn, code: number, reason: string): Effect.Effect<void> =>
@@ -46,38 +33,27 @@ export const closeConnection = (client: Client<any>, conn: Conn, code: number, r
       Effect.ensuring(Connect.releaseSocket(client, conn)),
       // Usually the transport reported the end already: build the error (and its stack) only when not.
       Effect.ensuring(Effect.sync(() => {
-        if (conn.endedWith === undefined) endConnection(client, conn, new InvalidStateError({ state: "Closed", operation: "receive" }))
+        if (conn.endedWith === undefined) conn.end(new InvalidStateError({ state: "Closed", operation: "receive" }))
       }))
     )
   })
 
-/** Sends and requests fail from here on: the client is closing, closed or failed. */
-export const isEnding = (client: Client<any>): boolean => {
-  const state = client.stateNow
-  return state === "Disconnecting" || state === "Closed" || state === "Failed"
-}
-
-/** The connection is over for good: fatal error or exhausted schedule. */
+/**
+ * The connection is over for good: fatal error, exhausted schedule, or a
+ * connecting fiber that died. A socket still open (the fiber died with it
+ * current or being set up) is closed with 1011: none outlives the client.
+ */
 export const fail = (client: Client<any>, error: JetSocketError): Effect.Effect<void> =>
   Effect.suspend(() => {
+    const sockets = [client.current, client.opening].filter((conn) => conn !== undefined)
     client.current = undefined
-    return Lifecycle.transition(client, { _tag: "Failed", error })
+    return Lifecycle.transition(client, { _tag: "Failed", error }).pipe(
+      Effect.zipRight(Effect.forEach(sockets, (conn) =>
+        conn.endedWith === undefined
+          ? closeConnection(client, conn, 1011, "internal error")
+          : Connect.releaseSocket(client, conn), { discard: true }))
+    )
   })
-
-/** Settles `ready` (once): the first connection is up, or the client failed or closed before it. */
-export const settleFirstOpen = (client: Client<any>, exit: Exit.Exit<void, JetSocketError>): void => {
-  const first = client.firstOpen
-  if (Exit.isExit(first)) return
-  client.firstOpen = exit
-  Deferred.unsafeDone(first, exit)
-}
-
-/** Fails every request waiting for its reply. */
-export const failPending = (client: Client<any>, error: JetSocketError): void => {
-  if (client.pending === undefined) return
-  for (const request of client.pending) Deferred.unsafeDone(request.reply, Exit.fail(error))
-  client.pending.clear()
-}
 
 /**
  * Closes the client (idempotent; a second call waits for the first): the
@@ -85,37 +61,58 @@ export const failPending = (client: Client<any>, error: JetSocketError): void =>
  * closed with `code`, waiting requests and `ready` failed, the messages
  * ended (unless the client failed: they keep its error), `Closed`, the
  * events hub shut. Never fails, never interrupted halfway.
+ *
+ * The closing runs in a fiber of its own (in the user's runtime) and the
+ * caller waits for it: the caller may be the connecting fiber itself (a
+ * connect hook, `onReplay`, the url Effect), which the closing interrupts —
+ * that caller is interrupted, the closing goes on. A caller that stops
+ * waiting (a timeout) does not stop the closing.
  */
 export const close = (client: Client<any>, code = 1000, reason = ""): Effect.Effect<void> =>
-  Effect.uninterruptible(Effect.suspend(() => {
-    const state = client.lifecycle
-    if (state._tag === "Closing") return Deferred.await(state.done)
-    if (state._tag === "Closed") return Effect.void
-    const done = Deferred.unsafeMake<void>(FiberId.none)
-    const failure = Lifecycle.failure(state)
-    // Claimed now, in this synchronous step: a second `close` waits on `done`.
-    const closing = Lifecycle.transition(client, { _tag: "Closing", done, failure })
-    return Effect.gen(function*() {
-      yield* closing
-      // The connecting fiber first: from here on nothing but this changes the lifecycle.
-      if (client.connecting !== undefined) yield* Fiber.interrupt(client.connecting)
-      const conn = client.current
-      client.current = undefined
-      if (conn !== undefined) yield* closeConnection(client, conn, code, reason)
-      // A connection the interrupted fiber was opening or setting up (hooks, replay, rotation).
-      const opening = client.opening
-      if (opening !== undefined) yield* closeConnection(client, opening, code, reason)
-      if (client.pending !== undefined) failPending(client, new InvalidStateError({ state: "Closed", operation: "request" }))
-      // Only a client closed before its first open has `ready` to fail (no error built otherwise).
-      if (!Exit.isExit(client.firstOpen)) {
-        settleFirstOpen(client, Exit.fail(new InvalidStateError({ state: "Closed", operation: "connect" })))
+  Effect.suspend(() => {
+    // The check and the claim in one step of `transition`: of two closes, one moves to `Closing`.
+    let claimed: Lifecycle.Closing | undefined
+    const claim = Lifecycle.transition(client, (from) =>
+      from._tag === "Closing" || from._tag === "Closed"
+        ? undefined
+        : (claimed = { _tag: "Closing", done: Deferred.unsafeMake<void>(FiberId.none), failure: Lifecycle.failure(from) }))
+    return Effect.flatMap(claim, () => {
+      if (claimed === undefined) {
+        const state = client.lifecycle
+        return state._tag === "Closing" ? Deferred.await(state.done) : Effect.void
       }
-      if (failure === undefined) client.buffer.end()
-      yield* Lifecycle.transition(client, { _tag: "Closed", failure, code, reason })
-      const hub = client.pubsub
-      client.pubsub = null
-      if (hub !== undefined && hub !== null) yield* PubSub.shutdown(hub)
-    }).pipe(
-      Effect.ensuring(Deferred.succeed(done, undefined))
-    )
-  }))
+      const done = claimed.done
+      Runtime.runFork(client.env.runtime)(Effect.uninterruptible(closeNow(client, claimed.failure, code, reason)).pipe(
+        Effect.ensuring(Deferred.succeed(done, undefined))
+      ))
+      return Deferred.await(done)
+    })
+  })
+
+/** The steps of `close` once the state is `Closing`. */
+const closeNow = (
+  client: Client<any>,
+  failure: JetSocketError | undefined,
+  code: number,
+  reason: string
+): Effect.Effect<void> =>
+  Effect.gen(function*() {
+    // The connecting fiber first: from here on nothing but this changes the lifecycle.
+    if (client.connecting !== undefined) yield* Fiber.interrupt(client.connecting)
+    const conn = client.current
+    client.current = undefined
+    if (conn !== undefined) yield* closeConnection(client, conn, code, reason)
+    // A connection the interrupted fiber was opening or setting up (hooks, replay, rotation).
+    const opening = client.opening
+    if (opening !== undefined) yield* closeConnection(client, opening, code, reason)
+    if (client.pending !== undefined) Lifecycle.failPending(client, new InvalidStateError({ state: "Closed", operation: "request" }))
+    // Only a client closed before its first open has `ready` to fail (no error built otherwise).
+    if (!Exit.isExit(client.firstOpen)) {
+      Lifecycle.settleFirstOpen(client, Exit.fail(new InvalidStateError({ state: "Closed", operation: "connect" })))
+    }
+    if (failure === undefined) client.buffer.end()
+    yield* Lifecycle.transition(client, { _tag: "Closed", failure, code, reason })
+    const hub = client.pubsub
+    client.pubsub = null
+    if (hub !== undefined && hub !== null) yield* PubSub.shutdown(hub)
+  })

@@ -9,32 +9,18 @@ import type { Client } from "../client.js"
 import type * as Codec from "../codec.js"
 import type { Deque } from "../deque.js"
 import * as Ticker from "../ticker.js"
-import * as Close from "./close.js"
 import * as Inbound from "./inbound.js"
-import type * as Lifecycle from "./lifecycle.js"
 import * as Liveness from "./liveness.js"
 
 type Frame = Codec.Frame
 
-/** @internal */
-export const frameSize = (frame: Frame): number => (typeof frame === "string" ? frame.length : frame.byteLength)
-
-// Conn's flags
-const HOLDING = 1
-const CLOSING = 2
-const HEARTBEAT = 4
-const AWAITING_PONG = 8
-const UNATTENDED = 16
-
 /**
  * @internal
  * One live transport connection and what the client tracks about it. It is
- * also the transport's handlers and the heartbeat's timer entry, as prototype
- * methods: an idle connection costs one object here, not a closure per callback.
+ * also the transport's handlers and the heartbeat's timer entry, as methods:
+ * one object per connection, not a closure per callback.
  */
-export class Conn extends Ticker.TimerEntry implements Transport.Handlers, Lifecycle.Up {
-  /** A Conn is its own `Up` lifecycle state (see `Lifecycle.Up`): `"Up"`, on the prototype. */
-  declare readonly _tag: "Up"
+export class Conn extends Ticker.TimerEntry implements Transport.Handlers {
   connection: Transport.Connection | undefined
   /** Where the socket lives (Effect's own `Scope.make`); closed when it ends. */
   scope: Scope.CloseableScope | undefined
@@ -42,33 +28,28 @@ export class Conn extends Ticker.TimerEntry implements Transport.Handlers, Lifec
   endedWith: JetSocketError | undefined
   /** Frames handed to the socket but not yet confirmed written, in order (made on the first tracked write). */
   inflight: Deque<Frame> | undefined
-  /**
-   * The yes/no states: bits of one field (a field each would be 8 bytes per
-   * connection), read and written through the accessors below (see `flagAccessor`).
-   */
-  flags = HOLDING
   /** Incoming frames are held (not delivered) until hooks ran / rotation finished. */
-  declare holding: boolean
+  holding = true
   /** The client is closing it on purpose (user close, rotation): its end is not an error. */
-  declare closing: boolean
+  closing = false
   /** The heartbeat runs on this connection (it is scheduled on the ticker). */
-  declare heartbeat: boolean
+  heartbeat = false
   /** The heartbeat sent a ping and waits for its pong. */
-  declare awaitingPong: boolean
+  awaitingPong = false
   /**
    * Up with no fiber waiting on it (an idle client holds no fiber): its end,
-   * a transport callback, starts the connecting fiber (see `Close.endConnection`).
+   * a transport callback, starts the connecting fiber (see `Reconnect.connectionEnded`).
    */
-  declare unattended: boolean
+  unattended = false
   held: Array<Frame> | undefined
   /** When it opened, in the ticker's elapsed milliseconds (see `Client.elapsed`). */
   openedAt = 0
   pingSentAt: bigint | undefined
-  /** `ping()` callers waiting for the next pong. */
-  pongWaiters: Array<Deferred.Deferred<void>> | undefined
+  /** `ping()` callers waiting for the next pong; failed with the error when the connection ends. */
+  pongWaiters: Array<Deferred.Deferred<void, JetSocketError>> | undefined
   /** Backpressure pauses counted when that ping was sent. */
   pausesAtPing = 0
-  /** Made only for a fiber that waits for the end (rotation): a Deferred is ~600 B. */
+  /** Made only for a fiber that waits for the end (rotation, `close`), not for every connection. */
   private endedSignal: Deferred.Deferred<JetSocketError> | undefined
   private writtenCallback: ((error?: Error) => void) | undefined
   constructor(private readonly client: Client<any>, readonly url: string) {
@@ -84,17 +65,12 @@ export class Conn extends Ticker.TimerEntry implements Transport.Handlers, Lifec
   }
 
   onClose(error: JetSocketError): void {
-    Close.endConnection(this.client, this, error)
+    this.client.connectionEnded(this, error)
   }
 
   /** The heartbeat's step (see `Liveness.beat`). */
   override run(): void {
     Liveness.beat(this.client, this)
-  }
-
-  /** As the `Up` state: the connection that is up, this one. */
-  get conn(): Conn {
-    return this
   }
 
   /** Takes what the socket never confirmed writing (to re-send it on the next connection). */
@@ -108,11 +84,19 @@ export class Conn extends Ticker.TimerEntry implements Transport.Handlers, Lifec
     return Deferred.await(this.endedSignal ??= Deferred.unsafeMake(FiberId.none))
   }
 
-  /** Records why it ended (once); `false` when it had already ended. */
+  /**
+   * Records why it ended (once), stops its heartbeat and tells whoever waits
+   * on it: no pong can come any more, so waiting `ping()` callers fail with
+   * the same error. `false` when it had already ended.
+   */
   end(error: JetSocketError): boolean {
     if (this.endedWith !== undefined) return false
     this.endedWith = error
+    if (this.heartbeat) this.client.env.ticker.cancel(this)
     if (this.endedSignal !== undefined) Deferred.unsafeDone(this.endedSignal, Exit.succeed(error))
+    const waiters = this.pongWaiters
+    this.pongWaiters = undefined
+    if (waiters !== undefined) for (const waiter of waiters) Deferred.unsafeDone(waiter, Exit.fail(error))
     return true
   }
 
@@ -123,23 +107,3 @@ export class Conn extends Ticker.TimerEntry implements Transport.Handlers, Lifec
     }
   }
 }
-
-/** A `Conn` state kept as one bit of its `flags`, as a prototype accessor. */
-const flagAccessor = (bit: number): PropertyDescriptor => ({
-  get(this: Conn): boolean {
-    return (this.flags & bit) !== 0
-  },
-  set(this: Conn, on: boolean): void {
-    this.flags = on ? this.flags | bit : this.flags & ~bit
-  }
-})
-
-Object.defineProperties(Conn.prototype, {
-  _tag: { value: "Up" },
-  holding: flagAccessor(HOLDING),
-  closing: flagAccessor(CLOSING),
-  heartbeat: flagAccessor(HEARTBEAT),
-  awaitingPong: flagAccessor(AWAITING_PONG),
-  unattended: flagAccessor(UNATTENDED)
-})
-

@@ -8,9 +8,8 @@ import * as Codec from "../codec.js"
 import { afterIo } from "../defer.js"
 import * as ReceiveBuffer from "../receiveBuffer.js"
 import type { ReceiveBufferOptions } from "../receiveBuffer.js"
-import { type Conn, frameSize } from "./conn.js"
+import type { Conn } from "./conn.js"
 import { DEFAULTS } from "./defaults.js"
-import * as Close from "./close.js"
 import * as Liveness from "./liveness.js"
 import * as Stats from "./stats.js"
 
@@ -92,7 +91,7 @@ export const bufferDropped = (client: Client<any>): void => {
 
 /** @internal */
 export const bufferOverflowed = (client: Client<any>): void => {
-  Close.endConnection(client, client.current, new BufferOverflowError({ capacity: client.buffer.capacity, buffer: "receive" }))
+  client.connectionEnded(client.current, new BufferOverflowError({ capacity: client.buffer.capacity, buffer: "receive" }))
 }
 
 /** @internal */
@@ -129,7 +128,7 @@ export const receive = (client: Client<any>, conn: Conn, frame: Frame): void => 
 /** A frame past the hold: counted, then queued as it is or decoded and routed (pong, request, dedup, sequence key). */
 export const deliver = (client: Client<any>, conn: Conn, frame: Frame): void => {
   client.messagesReceived++
-  client.bytesReceived += frameSize(frame)
+  client.bytesReceived += Stats.frameSize(frame)
   // Nothing needs the value now: queue the frame, the consumer decodes its batch (see `decodeTaken`).
   if (client.decodeOnTake && (client.pending === undefined || client.pending.size === 0)) {
     client.buffer.offer(frame as any)
@@ -192,9 +191,9 @@ export const invalid = (client: Client<any>, error: InvalidMessageError, conn: C
 export const callbackFailed = (client: Client<any>, conn: Conn | undefined, error: CallbackError): void => {
   // A connection being closed on purpose (rotation) no longer matters: end the one in use.
   const target = conn !== undefined && conn.closing ? client.current : conn
-  if (target !== undefined && target.endedWith === undefined) return Close.endConnection(client, target, error)
+  if (target !== undefined && target.endedWith === undefined) return client.connectionEnded(target, error)
   // No live connection to end (it ended meanwhile): the error must still reach the consumer.
-  if (!Close.isEnding(client)) client.buffer.fail(error)
+  if (!client.isEnding()) client.buffer.fail(error)
 }
 
 /** `strict: false`: an invalid message is counted, reported and left out. */

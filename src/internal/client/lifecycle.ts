@@ -1,4 +1,4 @@
-import type * as Deferred from "effect/Deferred"
+import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
@@ -8,7 +8,6 @@ import type { JetSocketError } from "../../JetSocketError.js"
 import { JetSocketEvent } from "../../JetSocketEvent.js"
 import type { Client } from "../client.js"
 import * as Telemetry from "../telemetry.js"
-import * as Close from "./close.js"
 import type { Conn } from "./conn.js"
 import * as Stats from "./stats.js"
 
@@ -41,14 +40,15 @@ export interface Connecting {
  * A connection is up and set up. Public: `Connected`. It holds the
  * connection only: an idle client keeps this state for as long as it is up
  * (the outage it ended is reported from the client's counters, see
- * {@link transition}). The value is the `Conn` itself (`_tag` on its
- * prototype, `conn` a getter returning it): a separate `{ _tag, conn }`
- * object was 40 B on every connected client (heap-snapshot diff).
+ * {@link transition}).
  */
 export interface Up {
   readonly _tag: "Up"
   readonly conn: Conn
 }
+
+/** @internal */
+export const up = (conn: Conn): Up => ({ _tag: "Up", conn })
 
 /** The connection that was up ended. Public: `Disconnected`. */
 export interface Dropped {
@@ -160,28 +160,34 @@ export const failure = (state: State): JetSocketError | undefined =>
  * `Failed`). The attempt's own `Connecting { url }` event is the attempt's
  * (a rotation's attempt publishes one too, with no state change).
  *
- * The change happens when this is called (call it from an Effect: `yield*
- * transition(...)`), so a check of the state and the transition in one
- * synchronous step are atomic (`close` relies on it: two closes, one
- * transition). What it returns tells `stateChanges` subscribers (a
- * `SubscriptionRef` is set in an Effect); for an edge that is not in
- * {@link edges} it changes nothing and returns a defect.
+ * An Effect: the state changes when it runs. `next` is the state to go to,
+ * or a function of the current state giving it (`undefined`: no change),
+ * read in the same synchronous step as the change — a check of the state
+ * and the transition are atomic (`close` relies on it: two closes, one
+ * transition). For an edge that is not in {@link edges} it changes nothing
+ * and dies (a defect: a bug of ours).
  *
  * @internal
  */
-export const transition = (client: Client<any>, next: State): Effect.Effect<void> => {
+export const transition = (
+  client: Client<any>,
+  next: State | ((from: State) => State | undefined)
+): Effect.Effect<void> =>
+  Effect.suspend(() => {
     const from = client.lifecycle
-    if (!isAllowed(from._tag, next._tag)) {
-      return Effect.dieMessage(`jetsocket: illegal lifecycle edge ${from._tag} → ${next._tag}`)
+    const to = typeof next === "function" ? next(from) : next
+    if (to === undefined) return Effect.void
+    if (!isAllowed(from._tag, to._tag)) {
+      return Effect.dieMessage(`jetsocket: illegal lifecycle edge ${from._tag} → ${to._tag}`)
     }
     // What can throw (a transport's getter) is read before anything changes: a transition happens
     // entirely or not at all (a connecting fiber that dies on it is then settled from `from`).
-    const protocol = next._tag === "Up" ? next.conn.connection!.protocol : ""
-    client.lifecycle = next
+    const protocol = to._tag === "Up" ? to.conn.connection!.protocol : ""
+    client.lifecycle = to
     const now = client.now()
-    switch (next._tag) {
+    switch (to._tag) {
       case "Up": {
-        client.publish(JetSocketEvent.Connected({ timestamp: now, url: next.conn.url, protocol }))
+        client.publish(JetSocketEvent.Connected({ timestamp: now, url: to.conn.url, protocol }))
         if (from._tag === "Up") break // a rotation: still the same logical connection
         if (client.everConnected) {
           client.reconnects++
@@ -192,30 +198,45 @@ export const transition = (client: Client<any>, next: State): Effect.Effect<void
           }))
         }
         client.everConnected = true
-        Close.settleFirstOpen(client, Exit.void)
+        settleFirstOpen(client, Exit.void)
         break
       }
       case "Dropped":
-        client.publish(JetSocketEvent.Disconnected({ timestamp: now, code: next.code, reason: next.reason }))
+        client.publish(JetSocketEvent.Disconnected({ timestamp: now, code: to.code, reason: to.reason }))
         break
       case "BackingOff":
-        client.publish(JetSocketEvent.Reconnecting({ timestamp: now, attempt: next.attempt, delay: next.delay }))
+        client.publish(JetSocketEvent.Reconnecting({ timestamp: now, attempt: to.attempt, delay: to.delay }))
         break
       case "Failed":
-        client.publish(JetSocketEvent.Error({ timestamp: now, error: next.error, fatal: true }))
-        client.buffer.fail(next.error)
-        Close.failPending(client, next.error)
-        Close.settleFirstOpen(client, Exit.fail(next.error))
+        client.publish(JetSocketEvent.Error({ timestamp: now, error: to.error, fatal: true }))
+        client.buffer.fail(to.error)
+        failPending(client, to.error)
+        settleFirstOpen(client, Exit.fail(to.error))
         break
       case "Closed":
         Stats.flushMetrics(client)
-        client.publish(JetSocketEvent.Closed({ timestamp: now, code: next.code, reason: next.reason }))
+        client.publish(JetSocketEvent.Closed({ timestamp: now, code: to.code, reason: to.reason }))
         break
     }
-    const name = publicName(next)
-    Telemetry.transition(client, next, name) // the state gauge and the outage span; nothing per message
+    const name = publicName(to)
+    Telemetry.transition(client, to, name) // the state gauge and the outage span; nothing per message
     if (name === client.stateNow) return Effect.void
     client.stateNow = name
     Stats.flushMetrics(client)
     return client.stateRef === undefined ? Effect.void : SubscriptionRef.set(client.stateRef, name)
+  })
+
+/** Settles `ready` (once): the first connection is up, or the client failed or closed before it. */
+export const settleFirstOpen = (client: Client<any>, exit: Exit.Exit<void, JetSocketError>): void => {
+  const first = client.firstOpen
+  if (Exit.isExit(first)) return
+  client.firstOpen = exit
+  Deferred.unsafeDone(first, exit)
+}
+
+/** Fails every request waiting for its reply. */
+export const failPending = (client: Client<any>, error: JetSocketError): void => {
+  if (client.pending === undefined) return
+  for (const request of client.pending) Deferred.unsafeDone(request.reply, Exit.fail(error))
+  client.pending.clear()
 }

@@ -12,7 +12,6 @@ import { afterIo } from "../defer.js"
 import { metricsOf } from "../metrics.js"
 import * as Options from "../options.js"
 import type { Conn } from "./conn.js"
-import * as Close from "./close.js"
 import * as Outbound from "./outbound.js"
 import * as Stats from "./stats.js"
 
@@ -52,7 +51,7 @@ export const pingOnce = (client: Client<any>, options?: { readonly timeout?: Dur
     if (invalid !== undefined) return Effect.die(invalid)
     const timeout = Duration.decode(options?.timeout ?? client.heartbeat?.timeout ?? Heartbeat.defaults.timeout)
     const started = client.env.clock.unsafeCurrentTimeNanos()
-    const waiter = Deferred.unsafeMake<void>(FiberId.none)
+    const waiter = Deferred.unsafeMake<void, JetSocketError>(FiberId.none)
     ;(conn.pongWaiters ??= []).push(waiter)
     sendPing(client, conn)
     return Deferred.await(waiter).pipe(
@@ -60,7 +59,13 @@ export const pingOnce = (client: Client<any>, options?: { readonly timeout?: Dur
         duration: timeout,
         onTimeout: () => new ConnectionTimeoutError({ operation: "pong", timeout, url: conn.url })
       }),
-      Effect.map(() => Duration.nanos(client.env.clock.unsafeCurrentTimeNanos() - started))
+      Effect.map(() => Duration.nanos(client.env.clock.unsafeCurrentTimeNanos() - started)),
+      // Timed out or interrupted: the connection must not keep the waiter (a pong or the end empties the list).
+      Effect.ensuring(Effect.sync(() => {
+        const waiters = conn.pongWaiters
+        const index = waiters === undefined ? -1 : waiters.indexOf(waiter)
+        if (index >= 0) waiters!.splice(index, 1)
+      }))
     )
   })
 
@@ -108,6 +113,6 @@ export const beat = (client: Client<any>, conn: Conn): void => {
     }
     const error = new ConnectionTimeoutError({ operation: "pong", timeout: config.timeout, url: conn.url })
     client.publish(JetSocketEvent.Error({ timestamp: client.now(), error, fatal: false }))
-    Close.endConnection(client, conn, error)
+    client.connectionEnded(conn, error)
   })
 }

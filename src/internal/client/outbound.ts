@@ -4,8 +4,9 @@ import { BufferOverflowError, InvalidMessageError, InvalidStateError, type JetSo
 import type { Client } from "../client.js"
 import * as Codec from "../codec.js"
 import { Deque } from "../deque.js"
-import { type Conn, frameSize } from "./conn.js"
-import * as Close from "./close.js"
+import type { Conn } from "./conn.js"
+import type { PendingRequest } from "./inbound.js"
+import * as Stats from "./stats.js"
 
 /**
  * The data plane, outbound: a send is written at once when a connection is
@@ -17,13 +18,29 @@ import * as Close from "./close.js"
 type Frame = Codec.Frame
 
 /**
+ * A request's frame waiting in the send queue. Its delivery is the request's
+ * own business (a drop fails it, or re-queues it with `resendOnReconnect`):
+ * it is written untracked, and only while the request still waits — never
+ * after it failed or timed out, never a second time from the unconfirmed
+ * writes of a dropped socket.
+ *
+ * @internal
+ */
+export class QueuedRequest {
+  constructor(readonly frame: Frame, readonly request: PendingRequest) {}
+}
+
+/** @internal What the send queue holds. */
+export type Queued = Frame | QueuedRequest
+
+/**
  * Writes a frame. Tracked frames are re-sent on the next connection if this
  * socket dies before confirming them; connection-scoped ones (subscribe
  * messages a connect hook re-sends anyway) are not.
  */
 export const write = (client: Client<any>, conn: Conn, frame: Frame, track = true): void => {
   client.messagesSent++
-  client.bytesSent += frameSize(frame)
+  client.bytesSent += Stats.frameSize(frame)
   if (track) {
     ;(conn.inflight ??= new Deque()).push(frame)
     conn.connection!.send(frame, conn.onWritten)
@@ -36,8 +53,14 @@ export const write = (client: Client<any>, conn: Conn, frame: Frame, track = tru
  * A send: written now, or queued (`queue: true`, the default) while there is
  * no open connection or older sends wait; the error it fails with, if any.
  */
-export const trySend = (client: Client<any>, frame: Frame, queue: boolean, track = true): JetSocketError | undefined => {
-  if (Close.isEnding(client)) {
+export const trySend = (
+  client: Client<any>,
+  frame: Frame,
+  queue: boolean,
+  track = true,
+  request?: PendingRequest
+): JetSocketError | undefined => {
+  if (client.isEnding()) {
     return new InvalidStateError({ state: client.stateNow, operation: "send" })
   }
   const conn = client.current
@@ -55,7 +78,7 @@ export const trySend = (client: Client<any>, frame: Frame, queue: boolean, track
   if (queued !== undefined && queued.length >= client.sendCapacity) {
     return new BufferOverflowError({ capacity: client.sendCapacity, buffer: "send" })
   }
-  ;(client.queuedSends ??= new Deque()).push(frame)
+  ;(client.queuedSends ??= new Deque()).push(request === undefined ? frame : new QueuedRequest(frame, request))
   return undefined
 }
 
@@ -66,9 +89,15 @@ export const sendFrame = (client: Client<any>, frame: Frame | InvalidMessageErro
   return error === undefined ? Effect.void : Effect.fail(error)
 }
 
-/** Writes the queued sends (and what the previous socket never wrote), then opens the gate. */
+/** Writes the queued sends (and what the previous socket never wrote), then opens the gate; how many it wrote. */
 export const flushSendQueue = (client: Client<any>, conn: Conn): number => {
-  const frames = client.queuedSends === undefined ? [] : client.queuedSends.drain()
-  for (const frame of frames) write(client, conn, frame)
-  return frames.length
+  const queued = client.queuedSends === undefined ? [] : client.queuedSends.drain()
+  let written = 0
+  for (const item of queued) {
+    if (!(item instanceof QueuedRequest)) write(client, conn, item)
+    else if (client.pending?.has(item.request) === true) write(client, conn, item.frame, false)
+    else continue
+    written++
+  }
+  return written
 }

@@ -81,8 +81,9 @@ export const fatalError = (client: Client<any>, error: JetSocketError): JetSocke
  * the user's fiber that made the client (its context, supervisor, logger,
  * tracer and clock), and in a child of the scope the client was made in, so
  * that scope's end interrupts it; `close` interrupts it first. The child scope
- * exists only while the fiber runs: an idle client holds none (a `FiberSet`
- * per client would cost ~2.3 KiB of heap, half an idle client).
+ * exists only while the fiber runs: an idle client holds neither (a fiber or a
+ * `FiberSet` per idle client would break the memory budget: docs/performance.md,
+ * "A fiber per idle client").
  */
 export const startConnecting = (client: Client<any>, effect: Effect.Effect<void>): void => {
   const fiber = Runtime.runFork(client.env.runtime)(effect, { immediate: false, scope: client.scope })
@@ -93,13 +94,27 @@ export const startConnecting = (client: Client<any>, effect: Effect.Effect<void>
     // It died (a bug, not a user callback: those are guarded): settle `ready`, `messages` and
     // pending requests rather than leave them waiting forever — from the states it can die in.
     if (
-      Exit.isFailure(exit) && !Exit.isInterrupted(exit) && !Close.isEnding(client) &&
+      Exit.isFailure(exit) && !Exit.isInterrupted(exit) && !client.isEnding() &&
       Lifecycle.isAllowed(client.lifecycle._tag, "Failed")
     ) {
       const error = new InvalidStateError({ state: client.stateNow, operation: "connect", cause: Cause.squash(exit.cause) })
       Runtime.runFork(client.env.runtime)(Close.fail(client, error))
     }
   })
+}
+
+/**
+ * @internal A connection ended by itself (a transport callback, a failed
+ * heartbeat, an overflow or a throwing callback on the receive path): why is
+ * recorded once, and a connection that was up with no fiber waiting on it
+ * starts the connecting fiber here.
+ */
+export const connectionEnded = (client: Client<any>, conn: Conn | undefined, error: JetSocketError): void => {
+  if (conn === undefined || !conn.end(error)) return
+  if (conn.unattended) {
+    conn.unattended = false
+    if (!conn.closing && !client.isEnding()) startConnecting(client, connectLoop(client, [conn, error]))
+  }
 }
 
 /**
@@ -141,7 +156,7 @@ export const connectOnce = (client: Client<any>): Effect.Effect<Conn, JetSocketE
     const conn = yield* Connect.open(client, client.attempts)
     const activated = yield* Effect.either(Connect.activate(client, conn, client.everConnected))
     if (activated._tag === "Left") {
-      Close.endConnection(client, conn, activated.left)
+      conn.end(activated.left)
       yield* Connect.releaseSocket(client, conn)
       return yield* Effect.fail(activated.left)
     }
@@ -153,7 +168,7 @@ export const pendingAfterDrop = (client: Client<any>, error: JetSocketError): vo
   if (client.pending === undefined) return
   for (const request of client.pending) {
     if (request.resend !== undefined) {
-      ;(client.queuedSends ??= new Deque()).push(request.resend)
+      ;(client.queuedSends ??= new Deque()).push(new Outbound.QueuedRequest(request.resend, request))
       continue
     }
     Deferred.unsafeDone(request.reply, Exit.fail(error))
@@ -170,7 +185,7 @@ export const pendingAfterDrop = (client: Client<any>, error: JetSocketError): vo
 export const afterDrop = (client: Client<any>, last: Conn, ended: JetSocketError): Effect.Effect<boolean, JetSocketError> =>
   Effect.gen(function*() {
     yield* Connect.releaseSocket(client, last)
-    if (Close.isEnding(client)) return false
+    if (client.isEnding()) return false
     const droppedAt = client.now()
     client.current = undefined
     const unconfirmed = last.unconfirmed()
@@ -211,7 +226,7 @@ export const connectLoop = (client: Client<any>, drop?: readonly [Conn, JetSocke
       if (up._tag === "Left") return yield* Close.fail(client, up.left)
       const conn = up.right
       if (conn === undefined) return // closing
-      yield* Lifecycle.transition(client, conn) // a Conn is its own Up state
+      yield* Lifecycle.transition(client, Lifecycle.up(conn))
       if (client.maxAge === undefined) {
         if (conn.endedWith === undefined) {
           conn.unattended = true
@@ -231,17 +246,24 @@ export const rotateUntilEnd = (client: Client<any>, conn: Conn): Effect.Effect<r
   return Effect.gen(function*() {
     let active = conn
     while (true) {
-      const aged = yield* active.ended.pipe(
-        Effect.map(Option.some),
-        Effect.raceFirst(Effect.as(Effect.sleep(Duration.max(Duration.zero, Duration.subtract(maxAge, Duration.millis(client.elapsed() - active.openedAt)))), Option.none()))
-      )
+      const age = Duration.millis(client.elapsed() - active.openedAt)
+      const aged = yield* endedWithin(active, Duration.max(Duration.zero, Duration.subtract(maxAge, age)))
       if (Option.isSome(aged)) return [active, aged.value] as const
       const rotated = yield* Effect.either(rotate(client, active))
-      if (rotated._tag === "Right") active = rotated.right
-      else yield* Effect.sleep(Duration.min(maxAge, Duration.seconds(30)))
+      if (rotated._tag === "Right") {
+        active = rotated.right
+        continue
+      }
+      // The replacement was refused: try again later, still watching the connection in use.
+      const ended = yield* endedWithin(active, Duration.min(maxAge, Duration.seconds(30)))
+      if (Option.isSome(ended)) return [active, ended.value] as const
     }
   })
 }
+
+/** Why `conn` ended, if it ends within `duration`. */
+const endedWithin = (conn: Conn, duration: Duration.Duration): Effect.Effect<Option.Option<JetSocketError>> =>
+  conn.ended.pipe(Effect.map(Option.some), Effect.raceFirst(Effect.as(Effect.sleep(duration), Option.none())))
 
 /** Make-before-break: open the replacement, set it up, switch sends over, close the old one, then deliver. */
 export const rotate = (client: Client<any>, old: Conn): Effect.Effect<Conn, JetSocketError> =>
@@ -261,6 +283,6 @@ export const rotate = (client: Client<any>, old: Conn): Effect.Effect<Conn, JetS
     yield* Close.closeConnection(client, old, 1000, "connection rotated")
     for (const frame of old.unconfirmed()) Outbound.write(client, fresh, frame)
     Connect.goLive(client, fresh)
-    yield* Lifecycle.transition(client, fresh)
+    yield* Lifecycle.transition(client, Lifecycle.up(fresh))
     return fresh
   })

@@ -1,10 +1,14 @@
 import * as Duration from "effect/Duration"
 import type * as JetSocket from "../../JetSocket.js"
 import type { Client } from "../client.js"
+import type * as Codec from "../codec.js"
 import { LatencyRecorder } from "../latency.js"
 import { metricsOf } from "../metrics.js"
 
 /** Figures: the `stats` snapshot, and the flush of the plain counters to Effect `Metric`s. */
+
+/** @internal A frame's size as counted in `bytesSent` / `bytesReceived` (a text frame: its UTF-16 length). */
+export const frameSize = (frame: Codec.Frame): number => (typeof frame === "string" ? frame.length : frame.byteLength)
 
 /** @internal */
 export const flushMetrics = (client: Client<any>): void => {
