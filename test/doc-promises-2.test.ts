@@ -20,6 +20,32 @@ const live = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 
 describe("documented promises", () => {
+  // docs/errors.md: ConnectionTimeoutError's operations include "close": a close handshake the peer never
+  // answers within closeTimeout. close() itself still succeeds (the socket is dropped), and the timeout is
+  // reported as a non-fatal Error event.
+  live("a close the peer never answers is reported as ConnectionTimeoutError { operation: close }", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.make({ handler: TestServer.silent })
+      const ws = yield* JetSocket.connect(server.url, { heartbeat: false, closeTimeout: "200 millis", reconnect: false })
+      const events = yield* recordEvents(ws)
+      // The peer stops reading: the client's close frame is never read, so never answered.
+      ;(server.connections()[0]!.socket as any)._socket.pause()
+      yield* ws.close()
+      expect(yield* ws.state).toBe("Closed")
+      const timeouts = events.filter((e) => e._tag === "Error" && e.error._tag === "ConnectionTimeoutError")
+      expect(timeouts).toHaveLength(1)
+      expect(timeouts[0]).toMatchObject({ fatal: false, error: { operation: "close" } })
+    }))
+
+  live("a close the peer answers reports no timeout", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.make({ handler: TestServer.silent })
+      const ws = yield* JetSocket.connect(server.url, { heartbeat: false, closeTimeout: "5 seconds", reconnect: false })
+      const events = yield* recordEvents(ws)
+      yield* ws.close()
+      expect(events.map((e) => e._tag)).toEqual(["Closed"])
+    }))
+
   // docs/typed-messages.md: "close() fails them [pending requests] with InvalidStateError"
   live("close() fails a pending request with InvalidStateError", () =>
     Effect.gen(function*() {

@@ -5,7 +5,8 @@ import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as PubSub from "effect/PubSub"
 import * as Runtime from "effect/Runtime"
-import { InvalidStateError, type JetSocketError } from "../../JetSocketError.js"
+import { ConnectionTimeoutError, InvalidStateError, type JetSocketError } from "../../JetSocketError.js"
+import { JetSocketEvent } from "../../JetSocketEvent.js"
 import type { Client } from "../client.js"
 import type { Conn } from "./conn.js"
 import * as Connect from "./connect.js"
@@ -27,8 +28,16 @@ export const closeConnection = (client: Client<any>, conn: Conn, code: number, r
     // Reading paused by backpressure (or holding) would leave the peer's close frame unread behind
     // the backlog until `closeTimeout`: read again, so the handshake completes within a round trip.
     connection?.resume()
-    const close = connection === undefined ? Effect.void : connection.close(code, reason, client.closeTimeout)
+    const timeout = client.closeTimeout
+    const close = connection === undefined ? Effect.succeed(true) : connection.close(code, reason, timeout)
     return close.pipe(
+      // The peer never answered within `closeTimeout` (the transport dropped the socket): `close` still
+      // succeeds (the socket is gone), and the timeout is reported, as docs/errors.md says.
+      Effect.tap((answered) => {
+        if (answered) return
+        const error = new ConnectionTimeoutError({ operation: "close", timeout, url: conn.url })
+        client.publish(JetSocketEvent.Error({ timestamp: client.now(), error, fatal: false }))
+      }),
       // Even when interrupted mid-handshake: the socket must not outlive the client.
       Effect.ensuring(Connect.releaseSocket(client, conn)),
       // Usually the transport reported the end already: build the error (and its stack) only when not.
