@@ -25,6 +25,16 @@ const inside = (buffer: MessageBuffer.ReceiveBuffer<any, any>) => mailboxOf(buff
 const held = (buffer: MessageBuffer.ReceiveBuffer<any, any>) =>
   Effect.map(mailboxOf(buffer).takeAll, ([messages]) => Chunk.toReadonlyArray(messages))
 
+/** An Effectful `Mailbox.offer` of `n` to the buffer's Mailbox completed with `false` without waiting. */
+const refusedAtOnce = (buffer: MessageBuffer.ReceiveBuffer<number, any>, n: number) =>
+  Effect.gen(function*() {
+    const offerer = yield* Effect.fork(mailboxOf(buffer).offer(n))
+    yield* settle
+    const result = yield* Fiber.poll(offerer)
+    if (Option.isNone(result)) yield* Fiber.interrupt(offerer)
+    return Option.isSome(result) && result.value._tag === "Success" && result.value.value === false
+  })
+
 const full = (policy: MessageBuffer.OverflowPolicy, capacity = 3) => {
   const buffer = MessageBuffer.make<number, string>({ capacity, policy })
   for (let n = 1; n <= capacity; n++) buffer.offer(n)
@@ -80,6 +90,8 @@ describe("receive buffers are Effect Mailboxes with the strategy the overflow po
       expect(buffer.offer(4)).toBe(false)
       expect(buffer.offer(5)).toBe(false)
       expect(buffer.dropped()).toBe(2)
+      // the Mailbox's own Effectful offer is refused at once too (a "suspend" Mailbox would wait)
+      expect(yield* refusedAtOnce(buffer, 6)).toBe(true)
       expect(yield* held(buffer)).toEqual([1, 2, 3])
     }))
 
@@ -92,6 +104,7 @@ describe("receive buffers are Effect Mailboxes with the strategy the overflow po
       expect(buffer.offer(3)).toBe(false)
       expect(overflows).toBe(1)
       expect(buffer.dropped()).toBe(0)
+      expect(yield* refusedAtOnce(buffer, 4)).toBe(true)
       expect(inside(buffer).state.offers?.size ?? 0).toBe(0)
       buffer.fail(new BufferOverflowError({ capacity: 2, buffer: "receive" }))
       const seen: Array<number> = []
