@@ -298,6 +298,19 @@ const fresh = async (port: number) => {
       }
     }
   }
+  // raw ws after the other contenders' feeds ran in its process (as in the in-process rows, which
+  // share one process): beside its 2nd connection in a process of its own, above.
+  const others = active.filter((c) => c.name !== "raw ws" && (c.feed || c.feedEach) && c.name !== baselineName).map((c) => c.name)
+  if (names.includes("raw ws") && others.length > 0) {
+    for (let run = 0; run < RUNS; run++) {
+      const r = await withTimeout(
+        runChild<{ coldMs: number; warmMs: number }>(`${build}fresh.mjs`, ["raw ws", String(port), String(FEED_N), "runForEach", others.join(",")]),
+        300_000,
+        "raw ws after the others"
+      )
+      record(`feed ${feedBytes} B JSON, raw ws after the other contenders in its process (a field)`, "raw ws", FEED_N / (r.warmMs / 1000), "msgs/s", true)
+    }
+  }
 }
 
 /** Runs a bundled child script and parses the JSON line it prints last. */

@@ -5,6 +5,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Mailbox from "effect/Mailbox"
 import * as Runtime from "effect/Runtime"
+import * as Scheduler from "effect/Scheduler"
 import * as Stream from "effect/Stream"
 import type { OverflowPolicy } from "../MessageBuffer.js"
 
@@ -32,6 +33,22 @@ export const strategyOf = (policy: OverflowPolicy): "sliding" | "dropping" | "su
       return "suspend"
   }
 }
+
+/**
+ * The scheduler a receive buffer's Mailbox wakes its waiting consumers with
+ * (its only use of one): on Node, one batch per event-loop turn, run with
+ * `setImmediate` once the turn's I/O is processed, shared by every buffer. A
+ * consumer so takes every socket read of the turn as one chunk, and a
+ * multiplexer's subscriptions are woken once per turn, not once per read
+ * (libuv hands a busy socket's data over in several reads per turn: with a
+ * wake-up per read, 100 subscriptions took chunks of a few messages each,
+ * half the throughput, docs/performance.md). Where there is no
+ * `setImmediate` (browsers, whose `setTimeout(0)` is clamped) the runtime's
+ * own scheduler (microtasks) is kept.
+ */
+const wakeScheduler: Scheduler.Scheduler | undefined = typeof globalThis.setImmediate === "function"
+  ? Scheduler.makeBatched((runBatch) => void globalThis.setImmediate(runBatch))
+  : undefined
 
 /** @internal */
 export interface ReceiveBufferOptions<E> {
@@ -147,9 +164,10 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
   constructor(private readonly options: ReceiveBufferOptions<E>) {
     this.capacity = options.capacity
     this.policy = options.policy
-    // Synchronous (the Mailbox keeps the runtime's scheduler): the buffer is made from the socket callback too.
+    // Synchronous: the buffer is made from the socket callback too.
+    const make = Mailbox.make<unknown, E>({ capacity: options.capacity, strategy: strategyOf(options.policy) })
     this.mailbox = Runtime.runSync(options.runtime ?? Runtime.defaultRuntime)(
-      Mailbox.make<unknown, E>({ capacity: options.capacity, strategy: strategyOf(options.policy) })
+      wakeScheduler === undefined ? make : Effect.withScheduler(make, wakeScheduler)
     )
   }
 
