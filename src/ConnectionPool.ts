@@ -97,7 +97,10 @@ export interface ConnectionPool {
    * until the scope closes. `A` is the message type the pool's
    * `connectOptions` produce (`unknown` unless a `schema` or `codec` says
    * otherwise). Fails with `PoolExhaustedError` when no connection could be
-   * had within the timeout, or with the connect error of a new connection.
+   * had within the timeout, or with the connect error of a new connection
+   * (a `ConnectionTimeoutError` when the timeout ends during its handshake).
+   * The timeout bounds every wait of `acquire`, and it can be interrupted
+   * wherever it waits.
    */
   readonly acquire: <A = unknown>(
     pathOrUrl: string,
@@ -127,7 +130,12 @@ export declare namespace ConnectionPool {
     readonly healthCheckInterval?: Duration.DurationInput | false | undefined
     /** How long a health-check ping waits for its pong (default 5 seconds). */
     readonly healthCheckTimeout?: Duration.DurationInput | undefined
-    /** How long `acquire` waits for a connection before `PoolExhaustedError` (default 30 seconds). */
+    /**
+     * How long `acquire` may take (default 30 seconds): queueing for a
+     * connection ends with `PoolExhaustedError`, opening a new one with
+     * `ConnectionTimeoutError { operation: "connect" }` (whichever comes
+     * first with the connect's own `connectTimeout`).
+     */
     readonly acquireTimeout?: Duration.DurationInput | undefined
     /** Options for every connection; `reconnect` defaults to `false` in a pool. */
     readonly connectOptions?: JetSocket.JetSocket.Options<any, any> | undefined

@@ -80,6 +80,21 @@ export interface FaultProxy {
   readonly faults: () => number
   /** How many connections were accepted. */
   readonly connections: () => number
+  /**
+   * What the faults actually did, by kind, counting only connections past their
+   * upgrade (the target had sent the client at least one chunk: for a WebSocket,
+   * the 101 answer), so a fault during a handshake or between connections is not
+   * counted: `Drop` / `Reset` a connection they destroyed, `BlackHole` one it
+   * silenced (not already silenced or cut), `Delay` one whose forwarding it
+   * slowed (not silenced or cut), `Truncate` one it cut in the middle of a chunk.
+   */
+  readonly hits: () => Readonly<Record<Fault["_tag"], number>>
+  /**
+   * The connections (by accept number, from 1) that a fault ended after their
+   * upgrade, in the order they were hit: each was destroyed, cut or silenced
+   * (a silenced connection ends when a heartbeat notices).
+   */
+  readonly ended: () => ReadonlyArray<number>
 }
 
 /**
@@ -109,8 +124,14 @@ interface Lane {
 }
 
 interface Pipe {
+  /** Its accept number, from 1. */
+  readonly index: number
   readonly client: net.Socket
   readonly server: net.Socket
+  /** A chunk from the target reached the client (for a WebSocket: the upgrade answer). */
+  upgraded: boolean
+  /** A fault ended it after its upgrade (counted once, in `Accounting.ended`). */
+  ended: boolean
   blackHole: boolean
   delay: number
   truncate: boolean
@@ -118,6 +139,20 @@ interface Pipe {
   cut: boolean
   readonly up: Lane
   readonly down: Lane
+}
+
+/** What the faults did (see `FaultProxy.hits` / `ended`). */
+interface Accounting {
+  readonly hits: Record<Fault["_tag"], number>
+  readonly ended: Array<number>
+}
+
+const hit = (accounting: Accounting, pipe: Pipe, tag: Fault["_tag"], ends: boolean) => {
+  accounting.hits[tag]++
+  if (ends && !pipe.ended) {
+    pipe.ended = true
+    accounting.ended.push(pipe.index)
+  }
 }
 
 const destroy = (pipe: Pipe) => {
@@ -138,7 +173,7 @@ const drain = (pipe: Pipe, direction: "up" | "down") => {
   while (lane.queue.length > 0 && lane.queue[0]!.at <= now) {
     const { chunk, last } = lane.queue.shift()!
     if (last === true) return cut(pipe, to, chunk)
-    if (!pipe.blackHole && !to.destroyed) to.write(chunk)
+    if (!pipe.blackHole && !to.destroyed) write(pipe, direction, chunk)
   }
   if (lane.queue.length > 0) {
     lane.timer = setTimeout(() => drain(pipe, direction), lane.queue[0]!.at - now)
@@ -154,7 +189,12 @@ const cut = (pipe: Pipe, to: net.Socket, half: Buffer) => {
   setTimeout(() => destroy(pipe), 50).unref()
 }
 
-const forward = (pipe: Pipe, direction: "up" | "down", chunk: Buffer) => {
+const write = (pipe: Pipe, direction: "up" | "down", chunk: Buffer) => {
+  if (direction === "down") pipe.upgraded = true
+  ;(direction === "up" ? pipe.server : pipe.client).write(chunk)
+}
+
+const forward = (pipe: Pipe, direction: "up" | "down", chunk: Buffer, accounting: Accounting) => {
   const to = direction === "up" ? pipe.server : pipe.client
   if (pipe.blackHole || pipe.cut) return
   const lane = pipe[direction]
@@ -162,12 +202,13 @@ const forward = (pipe: Pipe, direction: "up" | "down", chunk: Buffer) => {
   if (direction === "down" && pipe.truncate) {
     pipe.truncate = false
     pipe.cut = true
+    if (pipe.upgraded) hit(accounting, pipe, "Truncate", true)
     chunk = chunk.subarray(0, Math.floor(chunk.length / 2))
     last = true
   }
   if (pipe.delay === 0 && lane.queue.length === 0) {
     if (last) return cut(pipe, to, chunk)
-    if (!to.destroyed) to.write(chunk)
+    if (!to.destroyed) write(pipe, direction, chunk)
     return
   }
   // Never earlier than what is already waiting: the byte order is kept.
@@ -176,20 +217,26 @@ const forward = (pipe: Pipe, direction: "up" | "down", chunk: Buffer) => {
   if (lane.timer === undefined) drain(pipe, direction)
 }
 
-const apply = (pipe: Pipe, fault: Fault) => {
+const apply = (pipe: Pipe, fault: Fault, accounting: Accounting) => {
+  // a silenced or cut connection forwards nothing more: only destroying it still does something
+  const live = pipe.upgraded && !pipe.blackHole && !pipe.cut
   switch (fault._tag) {
     case "Drop":
+      if (pipe.upgraded) hit(accounting, pipe, "Drop", true)
       return destroy(pipe)
     case "Reset": {
+      if (pipe.upgraded) hit(accounting, pipe, "Reset", true)
       if (typeof pipe.client.resetAndDestroy === "function") pipe.client.resetAndDestroy()
       else pipe.client.destroy()
       pipe.server.destroy()
       return
     }
     case "BlackHole":
+      if (live) hit(accounting, pipe, "BlackHole", true)
       pipe.blackHole = true
       return
     case "Delay":
+      if (live && fault.millis > 0) hit(accounting, pipe, "Delay", false)
       pipe.delay = Math.max(0, fault.millis)
       return
     case "Truncate":
@@ -211,12 +258,16 @@ export const make = (options: FaultProxy.Options): Effect.Effect<FaultProxy, nev
       const pipes = new Set<Pipe>()
       let accepted = 0
       let injected = 0
+      const accounting: Accounting = { hits: { Drop: 0, Reset: 0, BlackHole: 0, Delay: 0, Truncate: 0 }, ended: [] }
       const listener = net.createServer((client) => {
         accepted++
         const server = net.connect({ host: options.target.host, port: options.target.port })
         const pipe: Pipe = {
+          index: accepted,
           client,
           server,
+          upgraded: false,
+          ended: false,
           blackHole: false,
           delay: 0,
           truncate: false,
@@ -229,8 +280,8 @@ export const make = (options: FaultProxy.Options): Effect.Effect<FaultProxy, nev
         server.setNoDelay(true)
         client.on("error", () => {})
         server.on("error", () => {})
-        client.on("data", (chunk: Buffer) => forward(pipe, "up", chunk))
-        server.on("data", (chunk: Buffer) => forward(pipe, "down", chunk))
+        client.on("data", (chunk: Buffer) => forward(pipe, "up", chunk, accounting))
+        server.on("data", (chunk: Buffer) => forward(pipe, "down", chunk, accounting))
         const end = () => {
           pipes.delete(pipe)
           destroy(pipe)
@@ -248,11 +299,13 @@ export const make = (options: FaultProxy.Options): Effect.Effect<FaultProxy, nev
           inject: (fault) => {
             injected++
             const open = Array.from(pipes).filter((pipe) => !pipe.client.destroyed && !pipe.server.destroyed)
-            for (const pipe of open) apply(pipe, fault)
+            for (const pipe of open) apply(pipe, fault, accounting)
             return open.length
           },
           faults: () => injected,
-          connections: () => accepted
+          connections: () => accepted,
+          hits: () => ({ ...accounting.hits }),
+          ended: () => [...accounting.ended]
         }
         resume(Effect.succeed({ listener, pipes, proxy }))
       })
@@ -274,17 +327,57 @@ export const make = (options: FaultProxy.Options): Effect.Effect<FaultProxy, nev
  * @category constructors
  */
 export const random = (seed?: number): () => Fault => {
-  // mulberry32
-  let state = (seed ?? Math.floor(Math.random() * 2 ** 32)) >>> 0
-  const next = () => {
+  const next = mulberry32(seed ?? Math.floor(Math.random() * 2 ** 32))
+  return () => {
+    const tag = faultTags[Math.floor(next() * faultTags.length)]!
+    return tag === "Delay" ? { _tag: "Delay", millis: 5 + Math.floor(next() * 46) } : { _tag: tag }
+  }
+}
+
+/**
+ * A seeded fault schedule for a chaos run: each call returns the next fault and
+ * the pause to wait before injecting it (uniform in `[minPauseMillis,
+ * maxPauseMillis]`, default 20–60 ms). The kinds come in rounds of five, each
+ * round every kind once in an order drawn from the seed, so the first `5·k`
+ * faults hold exactly `k` of each; `Delay` lasts 5–50 ms. The same seed gives
+ * the same schedule, so a failing run's seed replays its faults (their timing
+ * against the traffic stays the real clock's).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const plan = (
+  seed: number,
+  options: { readonly minPauseMillis?: number; readonly maxPauseMillis?: number } = {}
+): () => { readonly fault: Fault; readonly pauseMillis: number } => {
+  const next = mulberry32(seed)
+  const min = options.minPauseMillis ?? 20
+  const max = Math.max(min, options.maxPauseMillis ?? 60)
+  const round: Array<Fault["_tag"]> = []
+  return () => {
+    if (round.length === 0) {
+      // a Fisher-Yates shuffle of the five kinds
+      const tags = [...faultTags]
+      for (let i = tags.length - 1; i > 0; i--) {
+        const j = Math.floor(next() * (i + 1))
+        ;[tags[i], tags[j]] = [tags[j]!, tags[i]!]
+      }
+      round.push(...tags)
+    }
+    const tag = round.shift()!
+    const fault: Fault = tag === "Delay" ? { _tag: "Delay", millis: 5 + Math.floor(next() * 46) } : { _tag: tag }
+    return { fault, pauseMillis: min + Math.floor(next() * (max - min + 1)) }
+  }
+}
+
+/** mulberry32: a small seeded PRNG, numbers in [0, 1). */
+const mulberry32 = (seed: number): () => number => {
+  let state = seed >>> 0
+  return () => {
     state = (state + 0x6d2b79f5) >>> 0
     let t = state
     t = Math.imul(t ^ (t >>> 15), t | 1)
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-  return () => {
-    const tag = faultTags[Math.floor(next() * faultTags.length)]!
-    return tag === "Delay" ? { _tag: "Delay", millis: 5 + Math.floor(next() * 46) } : { _tag: tag }
   }
 }

@@ -288,6 +288,15 @@ export declare namespace JetSocket {
      * `CallbackError { callback: "shouldReconnect" }`.
      */
     readonly shouldReconnect?: ((error: JetSocketError) => boolean) | undefined
+    /**
+     * A name for the client in telemetry: the `jetsocket.name` label of its
+     * metrics and attribute of its spans (docs/observability.md). Name a role
+     * ("orders-feed"), not a connection: each distinct name is a metric series.
+     * A non-empty string of at most 64 characters.
+     *
+     * @since 0.1.0
+     */
+    readonly name?: string | undefined
   }
 }
 

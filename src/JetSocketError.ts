@@ -26,6 +26,7 @@
 import * as Data from "effect/Data"
 import * as Duration from "effect/Duration"
 import * as Predicate from "effect/Predicate"
+import { redactUrl, withRedactedUrl } from "./internal/redact.js"
 
 /**
  * @since 0.1.0
@@ -68,7 +69,8 @@ export const fatalCloseCodes: ReadonlySet<number> = new Set([1008, 4401, 4403])
 export const fatalUpgradeStatuses: ReadonlySet<number> = new Set([401, 403, 404, 410])
 
 const formatDuration = (d: Duration.Duration): string => Duration.format(d)
-const at = (url: string | undefined): string => (url === undefined ? "" : ` (${url})`)
+// Messages and JSON name the URL without its secrets: they reach logs and span events (see redact.ts).
+const at = (url: string | undefined): string => (url === undefined ? "" : ` (${redactUrl(url)})`)
 
 /**
  * The connection was closed unexpectedly by the peer or the network, or a
@@ -95,6 +97,10 @@ export class ConnectionClosedError extends Data.TaggedError("ConnectionClosedErr
     return fatalCloseCodes.has(this.code)
   }
   /** @since 0.1.0 */
+  override toJSON(): unknown {
+    return withRedactedUrl(super.toJSON())
+  }
+  /** @since 0.1.0 */
   override get message(): string {
     const reason = this.reason === "" ? "" : `: ${this.reason}`
     return `Connection closed${at(this.url)} with code ${this.code}${reason}${this.wasClean ? "" : " (not clean)"}`
@@ -117,6 +123,10 @@ export class ConnectionTimeoutError extends Data.TaggedError("ConnectionTimeoutE
   /** @since 0.1.0 */
   get fatal(): boolean {
     return false
+  }
+  /** @since 0.1.0 */
+  override toJSON(): unknown {
+    return withRedactedUrl(super.toJSON())
   }
   /** @since 0.1.0 */
   override get message(): string {
@@ -148,6 +158,10 @@ export class ConnectionRefusedError extends Data.TaggedError("ConnectionRefusedE
   /** @since 0.1.0 */
   readonly [TypeId]: TypeId = TypeId
   /** @since 0.1.0 */
+  override toJSON(): unknown {
+    return withRedactedUrl(super.toJSON())
+  }
+  /** @since 0.1.0 */
   override get message(): string {
     const status = this.status === undefined ? "" : ` with HTTP ${this.status}`
     return `Connection refused${at(this.url)}${status}: ${this.reason}`
@@ -172,6 +186,10 @@ export class InvalidFrameError extends Data.TaggedError("InvalidFrameError")<{
   /** Retriable: the next connection may be fine; backoff keeps it from looping tightly. */
   get fatal(): boolean {
     return false
+  }
+  /** @since 0.1.0 */
+  override toJSON(): unknown {
+    return withRedactedUrl(super.toJSON())
   }
   /** @since 0.1.0 */
   override get message(): string {
@@ -245,6 +263,10 @@ export class PoolExhaustedError extends Data.TaggedError("PoolExhaustedError")<{
   /** @since 0.1.0 */
   get fatal(): boolean {
     return false
+  }
+  /** @since 0.1.0 */
+  override toJSON(): unknown {
+    return withRedactedUrl(super.toJSON())
   }
   /** @since 0.1.0 */
   override get message(): string {

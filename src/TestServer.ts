@@ -10,24 +10,29 @@
  * const ws = yield* JetSocket.connect(server.url)
  * ```
  *
+ * It also replays recordings made with `jetsocket URL --record FILE`
+ * ({@link loadRecording}, {@link replay}).
+ *
  * Node-only: import it from `jetsocket/testing`.
  *
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
-import * as Duration from "effect/Duration"
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
-import * as http from "node:http"
-import type * as net from "node:net"
-import { WebSocket, WebSocketServer } from "ws"
+import type * as http from "node:http"
+import type { WebSocket } from "ws"
+import * as playback from "./internal/playback.js"
+import * as recording from "./internal/recording.js"
+import * as internal from "./internal/testServer.js"
 
 /**
  * @since 0.1.0
  * @category type ids
  */
-export const TypeId: unique symbol = Symbol.for("jetsocket/TestServer")
+export const TypeId: typeof internal.TypeId = internal.TypeId
 
 /**
  * @since 0.1.0
@@ -177,13 +182,6 @@ export interface TestServer {
  */
 export const TestServer: Context.Tag<TestServer, TestServer> = Context.GenericTag<TestServer>("jetsocket/TestServer")
 
-const encode = (message: unknown): string | Buffer =>
-  typeof message === "string"
-    ? message
-    : message instanceof Uint8Array
-    ? Buffer.from(message.buffer, message.byteOffset, message.byteLength)
-    : JSON.stringify(message)
-
 /**
  * Echoes every message back, text as text and binary as binary.
  *
@@ -231,24 +229,7 @@ export const sequenced = (options: {
   readonly intervalMs?: number
   readonly make?: (seq: number) => Record<string, unknown>
   readonly onDone?: (connection: ServerConnection) => void
-}): Handler =>
-(connection) => {
-  let seq = typeof options.from === "function" ? options.from(connection) : options.from ?? 1
-  const batch = options.batch ?? 100
-  const pump = () => {
-    if (!connection.isOpen()) return
-    const socket = connection.socket
-    for (let i = 0; i < batch && seq <= options.to; i++, seq++) {
-      socket.send(JSON.stringify({ seq, ...(options.make?.(seq) ?? {}) }))
-    }
-    if (seq > options.to) return options.onDone?.(connection)
-    // Wait for the kernel to take the data before writing more.
-    if (socket.bufferedAmount > 1 << 20) setTimeout(pump, 5)
-    else if (options.intervalMs !== undefined) setTimeout(pump, options.intervalMs)
-    else setImmediate(pump)
-  }
-  pump()
-}
+}): Handler => internal.sequenced(options)
 
 /**
  * Closes every connection at once with `code` and `reason`.
@@ -287,7 +268,7 @@ export const hang = (): UpgradeDecision => "hang"
  */
 export const make = (options: Options = {}): Effect.Effect<TestServer, never, Scope.Scope> =>
   Effect.acquireRelease(
-    Effect.promise(() => start(options)),
+    Effect.promise(() => internal.start(options, echo)),
     (server) => server.stop
   )
 
@@ -298,22 +279,8 @@ export const make = (options: Options = {}): Effect.Effect<TestServer, never, Sc
  * @since 0.1.0
  * @category utils
  */
-export const waitUntil = (predicate: () => boolean, timeout: Duration.DurationInput = Duration.seconds(5)): Effect.Effect<void, Error> =>
-  Effect.promise(() => {
-    const deadline = Date.now() + Duration.toMillis(Duration.decode(timeout))
-    return new Promise<boolean>((resolve) => {
-      const check = () => {
-        if (predicate()) return resolve(true)
-        if (Date.now() >= deadline) return resolve(false)
-        setTimeout(check, 5)
-      }
-      check()
-    })
-  }).pipe(
-    Effect.flatMap((ok) =>
-      ok ? Effect.void : Effect.fail(new Error(`TestServer.waitUntil: timed out after ${Duration.format(Duration.decode(timeout))}`))
-    )
-  )
+export const waitUntil: (predicate: () => boolean, timeout?: Duration.DurationInput) => Effect.Effect<void, Error> =
+  internal.waitUntil
 
 /**
  * A layer providing a {@link TestServer}.
@@ -323,175 +290,126 @@ export const waitUntil = (predicate: () => boolean, timeout: Duration.DurationIn
  */
 export const layer = (options: Options = {}): Layer.Layer<TestServer> => Layer.scoped(TestServer, make(options))
 
-const start = async (options: Options): Promise<TestServer> => {
-  let handler = options.handler ?? echo
-  let upgrade = options.upgrade ?? (() => "accept" as const)
-  let autoPong = options.autoPong ?? true
-  let nextId = 0
-  let upgrades = 0
-  let peak = 0
-  const open = new Map<number, ServerConnection>()
-  const received: Array<Received> = []
-  const headers: Array<http.IncomingHttpHeaders> = []
-  const closes: Array<{ connection: number; code: number; reason: string }> = []
-  const sockets = new Set<net.Socket>()
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export const RecordingTypeId: typeof recording.RecordingTypeId = recording.RecordingTypeId
 
-  const wss = new WebSocketServer({
-    noServer: true,
-    perMessageDeflate: options.perMessageDeflate ?? false,
-    maxPayload: options.maxPayload ?? 100 * 1024 * 1024,
-    autoPong: true,
-    handleProtocols: (offered) => {
-      const list = [...offered]
-      if (options.selectProtocol) return options.selectProtocol(list)
-      return list[0] ?? false
-    }
-  })
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type RecordingTypeId = typeof RecordingTypeId
 
-  const accept = (socket: WebSocket, request: http.IncomingMessage) => {
-    const id = nextId++
-    const messageListeners: Array<(data: string | Uint8Array) => void> = []
-    const closeListeners: Array<(code: number, reason: string) => void> = []
-    const connection: ServerConnection = {
-      id,
-      url: request.url ?? "/",
-      headers: request.headers,
-      protocol: socket.protocol,
-      socket,
-      send: (message) => {
-        if (socket.readyState === WebSocket.OPEN) socket.send(encode(message))
-      },
-      close: (code = 1000, reason = "") => {
-        if (socket.readyState === WebSocket.OPEN) socket.close(code, reason)
-      },
-      drop: () => socket.terminate(),
-      sendRaw: (bytes) => {
-        const raw = (socket as unknown as { _socket: net.Socket })._socket
-        raw.write(bytes)
-      },
-      isOpen: () => socket.readyState === WebSocket.OPEN,
-      onMessage: (listener) => messageListeners.push(listener),
-      onClose: (listener) => closeListeners.push(listener)
-    }
-    open.set(id, connection)
-    peak = Math.max(peak, open.size)
-    socket.on("error", () => {})
-    socket.on("message", (data: Buffer, isBinary: boolean) => {
-      const value = isBinary ? new Uint8Array(data) : data.toString("utf8")
-      received.push({ connection: id, data: value })
-      for (const listener of messageListeners) listener(value)
-    })
-    socket.on("close", (code: number, reason: Buffer) => {
-      open.delete(id)
-      closes.push({ connection: id, code, reason: reason.toString("utf8") })
-      for (const listener of closeListeners) listener(code, reason.toString("utf8"))
-    })
-    handler(connection)
-  }
+/**
+ * A recording made with `jetsocket URL --record FILE`, checked by
+ * {@link loadRecording}. It holds what the file says about itself, not its
+ * messages: {@link replay} reads the file as it plays, so a recording of
+ * millions of messages costs no more memory than a short one.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Recording {
+  readonly [RecordingTypeId]: RecordingTypeId
+  /** The file, as given to {@link loadRecording}. */
+  readonly path: string
+  /** The recorded URL, without user info and query values (`wss://host/path?token=`). */
+  readonly url: string
+  /** When the recording started (ISO 8601). */
+  readonly startedAt: string
+  /** Messages (text and binary) in the recording. */
+  readonly messages: number
+  /** Drops (`disconnected` lines) in the recording. */
+  readonly drops: number
+  /** ms from the first message to the last line. */
+  readonly durationMs: number
+}
 
-  const server = http.createServer((_, res) => {
-    res.writeHead(426, { "content-type": "text/plain" }).end("WebSocket only")
-  })
-  server.on("connection", (socket) => {
-    sockets.add(socket)
-    socket.on("close", () => sockets.delete(socket))
-  })
-  server.on("upgrade", (request: http.IncomingMessage, socket: net.Socket, head: Buffer) => {
-    const index = upgrades++
-    headers.push(request.headers)
-    socket.on("error", () => {})
-    const decision = upgrade({ index, url: request.url ?? "/", headers: request.headers })
-    if (decision === "hang") {
-      // Never answer, but notice the client leaving so no server-side socket lingers.
-      socket.resume()
-      socket.on("end", () => socket.destroy())
-      return
-    }
-    if (decision !== "accept") {
-      const body = decision.body ?? ""
-      const lines = [
-        `HTTP/1.1 ${decision.status} ${http.STATUS_CODES[decision.status] ?? "Refused"}`,
-        "Connection: close",
-        "Content-Type: text/plain",
-        `Content-Length: ${Buffer.byteLength(body)}`,
-        ...Object.entries(decision.headers ?? {}).map(([name, value]) => `${name}: ${value}`)
-      ]
-      socket.end(`${lines.join("\r\n")}\r\n\r\n${body}`)
-      return
-    }
-    wss.handleUpgrade(request, socket, head, (ws) => {
-      // ws answers pings itself; route its answer through the current autoPong setting
-      // so a test can stall pongs on live connections too.
-      const pong = ws.pong.bind(ws)
-      ws.pong = (...args: Parameters<WebSocket["pong"]>) => {
-        if (autoPong) pong(...args)
-      }
-      accept(ws, request)
-    })
-  })
-
-  let port = options.port ?? 0
-  const listen = () =>
-    new Promise<void>((resolve, reject) => {
-      server.once("error", reject)
-      server.listen(port, "127.0.0.1", () => {
-        server.off("error", reject)
-        port = (server.address() as net.AddressInfo).port
-        resolve()
-      })
-    })
-  await listen()
-
-  const dropAll = () => {
-    for (const connection of open.values()) connection.drop()
-  }
-  const stop = Effect.promise(() =>
-    new Promise<void>((resolve) => {
-      dropAll()
-      for (const socket of sockets) socket.destroy()
-      if (!server.listening) return resolve()
-      server.close(() => resolve())
-    })
-  )
-
-  return {
-    [TypeId]: TypeId,
-    url: `ws://127.0.0.1:${port}`,
-    port,
-    setHandler: (next) => {
-      handler = next
-    },
-    setUpgrade: (next) => {
-      upgrade = next
-    },
-    setAutoPong: (next) => {
-      autoPong = next
-    },
-    connections: () => [...open.values()],
-    connectionCount: () => nextId,
-    upgradeCount: () => upgrades,
-    peakConnections: () => peak,
-    received: () => received,
-    receivedJson: () =>
-      received.map(({ data }) => {
-        if (typeof data !== "string") return data
-        try {
-          return JSON.parse(data)
-        } catch {
-          return data
-        }
-      }),
-    requestHeaders: () => headers,
-    closes: () => closes,
-    broadcast: (message) => {
-      for (const connection of open.values()) connection.send(message)
-    },
-    dropAll,
-    closeAll: (code = 1000, reason = "") => {
-      for (const connection of open.values()) connection.close(code, reason)
-    },
-    stop,
-    start: Effect.promise(() => (server.listening ? Promise.resolve() : listen())),
-    waitUntil
+/**
+ * @since 0.1.0
+ */
+export declare namespace Recording {
+  /**
+   * How {@link replay} plays a recording.
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export interface ReplayOptions {
+    /**
+     * `1` (default): the recorded timing; `2`: twice as fast; `Infinity`: as
+     * fast as the socket takes it. Any number > 0.
+     */
+    readonly speed?: number | undefined
+    /** Start over at the end instead of closing with 1000 (default `false`). */
+    readonly loop?: boolean | undefined
+    /**
+     * Close the connection where the recording saw a drop (default `false`:
+     * play through): a TCP drop for 1006 (and any code a close frame cannot
+     * carry), a close frame with the code otherwise. The reconnecting client
+     * then gets what followed the drop.
+     */
+    readonly drops?: boolean | undefined
   }
 }
+
+/**
+ * @since 0.1.0
+ * @category guards
+ */
+export const isRecording = (u: unknown): u is Recording => typeof u === "object" && u !== null && RecordingTypeId in u
+
+/**
+ * A recording that cannot be read: a missing or unreadable file (`line` 0),
+ * a first line that is not a version-1 header, or a malformed line (its
+ * 1-based `line` and what is wrong with it). Its message reads
+ * `path:line: reason`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export const RecordingError: typeof recording.RecordingError = recording.RecordingError
+
+/**
+ * @since 0.1.0
+ * @category errors
+ */
+export type RecordingError = recording.RecordingError
+
+/**
+ * Reads a recording once, streamed, and checks every line: the header
+ * (`format` `"jetsocket-recording"`, `version` 1), then each message, drop
+ * and reconnect (`at` a number of ms that never goes back). Fails with a
+ * {@link RecordingError} naming the line at fault.
+ *
+ * @since 0.1.0
+ * @category recordings
+ */
+export const loadRecording = (path: string): Effect.Effect<Recording, RecordingError> =>
+  recording.load(path).pipe(Effect.map((summary) => ({ [RecordingTypeId]: RecordingTypeId, path, ...summary })))
+
+/**
+ * A handler that plays `recording` to each connection: its messages (text as
+ * text, binary as binary) at the recorded timing divided by `speed`, then a
+ * close with 1000 (or, with `loop`, from the start again).
+ *
+ * Each connection gets the recording from its start, except with `drops:
+ * true`: a connection closes where the recording saw a drop, and the next
+ * connection continues after that drop (one position per handler), so a
+ * client that reconnects receives every recorded message once. Works behind
+ * a `FaultProxy`: faults of your own on top of the recorded ones. Runs on the
+ * real clock; reads the file as it plays (the memory does not grow with the
+ * recording's length). Invalid options throw an `InvalidOptionsError`.
+ *
+ * ```ts
+ * const recording = yield* TestServer.loadRecording("test/fixtures/trades.jsonl")
+ * const server = yield* TestServer.make({ handler: TestServer.replay(recording, { speed: 10, drops: true }) })
+ * ```
+ *
+ * @since 0.1.0
+ * @category handlers
+ */
+export const replay = (recording: Recording, options: Recording.ReplayOptions = {}): Handler =>
+  playback.handler(recording.path, recording, options)

@@ -37,17 +37,25 @@ describe("Backoff", () => {
     Effect.gen(function*() {
       const capped = [100, 200, 400, 800, 1000, 1000, 1000, 1000, 1000, 1000]
       const seen = new Set<number>()
+      const ratios: Array<number> = []
       for (let run = 0; run < 30; run++) {
         const result = yield* delays(Backoff.schedule({ base: 100, cap: "1 second", jitter: true }), { max: 10 })
         expect(result.delays).toHaveLength(10)
         result.delays.forEach((d, i) => {
-          expect(d).toBeGreaterThanOrEqual(0)
           expect(d).toBeLessThanOrEqual(capped[i]!)
+          ratios.push(d / capped[i]!)
           seen.add(d)
         })
       }
-      // Uniform on [0, d]: 300 draws are not all the same.
+      // Uniform on [0, d]: 300 draws are not all the same, and they cover the whole range — the
+      // mean of delay/capped is 0.5 ± 0.017 (σ), the lowest and highest tenths are reached
+      // (a failure of each is ~1e-14). A jitter on [d/2, d] or [0, d/2] fails these.
       expect(seen.size).toBeGreaterThan(20)
+      const mean = ratios.reduce((a, b) => a + b, 0) / ratios.length
+      expect(mean).toBeGreaterThan(0.4)
+      expect(mean).toBeLessThan(0.6)
+      expect(Math.min(...ratios)).toBeLessThan(0.1)
+      expect(Math.max(...ratios)).toBeGreaterThan(0.9)
     }))
 
   it.effect("maxAttempts 3 → 2 retries (3 attempts in all); 1 → no retry; 0 → forever", () =>

@@ -1,12 +1,12 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Duration, Effect, Layer } from "effect"
+import type * as net from "node:net"
 import type { ConnectionError, InvalidFrameError } from "../src/JetSocketError.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
 import * as Transport from "../src/Transport.js"
-import { closedPort, tcpHandles } from "./fixtures/helpers.js"
+import { closedPort, ioTurns, tcpHandles } from "./fixtures/helpers.js"
 
-const realSleep = (ms: number) => Effect.promise(() => new Promise<void>((r) => setTimeout(r, ms)))
 
 const until = (predicate: () => boolean, timeoutMs = 10_000) =>
   TestServer.waitUntil(predicate, timeoutMs).pipe(Effect.orDie)
@@ -90,8 +90,14 @@ describe("NodeTransport", () => {
       const server = yield* TestServer.make({ handler: TestServer.silent })
       const { connection, seen } = yield* open(server.url)
       connection.pause()
+      yield* until(() => server.connections().length === 1)
+      const tcp = (server.connections()[0]!.socket as unknown as { _socket: net.Socket })._socket
+      const written = tcp.bytesWritten
       server.broadcast("while paused")
-      yield* realSleep(100)
+      // the server has handed the frame to the kernel (loopback: it is in the client's receive
+      // buffer); a few I/O turns later a reading socket would have delivered it
+      yield* until(() => tcp.bytesWritten > written && tcp.writableLength === 0)
+      yield* ioTurns(5)
       expect(seen.messages).toEqual([])
       connection.resume()
       yield* until(() => seen.messages.length === 1)

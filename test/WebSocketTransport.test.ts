@@ -1,8 +1,9 @@
 import * as NodeSocket from "@effect/platform-node/NodeSocket"
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Fiber, Layer, Stream } from "effect"
+import { Chunk, Effect, Fiber, Layer, Stream, TestClock } from "effect"
 import * as WS from "ws"
 import * as Transport from "../src/Transport.js"
+import { ioTurns, recordEvents } from "./fixtures/helpers.js"
 import { wsServer } from "./fixtures/wsServer.js"
 import * as JetSocket from "../src/JetSocket.js"
 import * as TestServer from "../src/TestServer.js"
@@ -86,19 +87,29 @@ describe("WebSocketTransport (portable)", () => {
         },
         reconnect: { base: "20 millis", jitter: false }
       })
-      yield* Effect.promise(() => new Promise((r) => setTimeout(r, 300)))
+      // three application pongs matched: the heartbeat measures latency on the same connection
+      const events = yield* recordEvents(ws)
+      yield* TestServer.waitUntil(() => events.filter((e) => e._tag === "Pong").length >= 3, "10 seconds")
       const stats = yield* ws.stats
       expect(stats.lastLatency._tag).toBe("Some")
       expect(stats.reconnects).toBe(0)
+      expect(server.connectionCount()).toBe(1)
       answering = false
       yield* server.waitUntil(() => server.connectionCount() >= 2, "5 seconds")
     }).pipe(Effect.provide(PortableTransport)))
 
-  it.scopedLive("without ping frames or an application ping the heartbeat stays off (no spurious reconnects)", () =>
+  // TestClock: the heartbeat runs on the Effect Clock, so 10 virtual seconds (500 intervals) pass at
+  // once; a heartbeat that ran would have pinged (a Ping event) and timed out (an Error, a reconnect).
+  it.scoped("without ping frames or an application ping the heartbeat stays off (no spurious reconnects)", () =>
     Effect.gen(function*() {
       const server = yield* TestServer.make({ autoPong: false })
       const ws = yield* JetSocket.connect(server.url, { heartbeat: { interval: "20 millis", timeout: "20 millis" } })
-      yield* Effect.promise(() => new Promise((r) => setTimeout(r, 200)))
+      const events = yield* recordEvents(ws)
+      for (let i = 0; i < 10; i++) {
+        yield* TestClock.adjust("1 second")
+        yield* ioTurns(3)
+      }
+      expect(events.map((e) => e._tag)).toEqual([])
       expect(server.connectionCount()).toBe(1)
       expect(yield* ws.state).toBe("Connected")
     }).pipe(Effect.provide(PortableTransport)))

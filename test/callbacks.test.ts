@@ -118,6 +118,44 @@ describe("user callbacks that throw", () => {
       expect(server.upgradeCount()).toBe(2)
     }))
 
+  live("replay.onReplay that throws, or whose Effect dies, ends the client on reconnect with CallbackError('replay.onReplay')", () =>
+    Effect.gen(function*() {
+      for (const onReplay of [boom, () => Effect.sync(boom)]) {
+        const server = yield* TestServer.make({ handler: (c) => c.onMessage(() => c.drop()) })
+        const ws = yield* JetSocket.connect<{ seq: number }>(server.url, {
+          heartbeat: false,
+          reconnect: { base: "10 millis", jitter: false },
+          replay: { mode: "sequence_id", sequenceKey: (m) => m.seq, onReplay }
+        })
+        yield* ws.sendText("drop")
+        expectCallbackError(yield* failure(Stream.runDrain(ws.messages)), "replay.onReplay")
+        expect(yield* ws.state).toBe("Failed")
+        expect(server.upgradeCount()).toBe(2)
+      }
+    }))
+
+  live("Multiplex: routing by channelKey over a value whose field throws fails every subscription with CallbackError('channelKey')", () =>
+    Effect.gen(function*() {
+      const server = yield* wsServer()
+      // a custom codec can decode to anything: here an object whose `channel` getter throws
+      const mux = yield* Multiplex.make(server.url, {
+        heartbeat: false,
+        channelKey: "channel",
+        codec: {
+          encode: (m: unknown) => Effect.succeed(JSON.stringify(m)),
+          decode: () =>
+            Effect.succeed({
+              get channel(): string {
+                return boom()
+              }
+            })
+        }
+      })
+      const sub = yield* mux.subscribe("a")
+      yield* mux.client.sendText("{}")
+      expectCallbackError(yield* failure(Stream.runDrain(sub.messages)), "channelKey")
+    }))
+
   live("a url, headers or protocols Effect that dies fails the connect with CallbackError naming it", () =>
     Effect.gen(function*() {
       const server = yield* TestServer.make()

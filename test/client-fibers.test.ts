@@ -11,12 +11,12 @@ import type * as Option from "effect/Option"
 import * as JetSocket from "../src/JetSocket.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
+import { statesUntilEnd } from "./fixtures/helpers.js"
 
 const live = <A, E>(name: string, body: () => Effect.Effect<A, E, any>, timeout = 60_000) =>
   it.scopedLive(name, () => body().pipe(Effect.provide(NodeTransport.layer)), timeout)
 
 const until = (predicate: () => boolean, timeoutMs = 10_000) => TestServer.waitUntil(predicate, timeoutMs).pipe(Effect.orDie)
-const realSleep = (ms: number) => Effect.promise(() => new Promise<void>((r) => setTimeout(r, ms)))
 
 /** A user's supervisor: records every fiber started under it. */
 class Recorder extends Supervisor.AbstractSupervisor<void> {
@@ -59,7 +59,8 @@ describe("the client's fibers", () => {
       yield* ws.close()
       expect(recorder.alive()).toEqual([])
       const upgrades = server.upgradeCount()
-      yield* realSleep(500)
+      // Closed is terminal (stateChanges ends): the backoff never leads to another attempt
+      expect(yield* statesUntilEnd(ws)).toEqual(["Closed"])
       expect(server.upgradeCount()).toBe(upgrades)
     }))
 

@@ -62,7 +62,7 @@ describe("an idle client's memory", () => {
       const attempts = spans.filter((span) => span.name === "jetsocket.connect")
       expect(attempts).toHaveLength(1)
       const [attempt] = attempts
-      expect(attempt!.attributes.get("jetsocket.url")).toBe(url)
+      expect(attempt!.attributes.get("url.full")).toBe(url)
       expect(attempt!.attributes.get("jetsocket.attempt")).toBe(1)
       expect(attempt!.status._tag).toBe("Ended")
       expect(attempt!.attributes.has("code.stacktrace")).toBe(false)

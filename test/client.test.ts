@@ -5,7 +5,7 @@ import * as JetSocketError from "../src/JetSocketError.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
 import * as Transport from "../src/Transport.js"
-import { closedPort, tcpHandles } from "./fixtures/helpers.js"
+import { closedPort, recordEvents, statesUntilEnd, tcpHandles } from "./fixtures/helpers.js"
 
 const sizes = [0, 125, 126, 65535, 65536, 1024 * 1024] as const
 
@@ -85,10 +85,16 @@ describe("client against TestServer: every error from a real scenario", () => {
       )
       expect(viaCategory).toBe("caught ConnectionRefusedError")
       // With reconnect on it is retried: the attempts show up as Reconnecting events.
+      // maxAttempts 3: three attempts, so two Reconnecting events announcing attempts 2 and 3 (after 10 ms,
+      // then 20 ms), then Failed.
       const retried = yield* JetSocket.make(url, { reconnect: { base: "10 millis", maxAttempts: 3, jitter: false } })
+      const events = yield* recordEvents(retried)
       const final = yield* Effect.flip(retried.ready)
       expect(final._tag).toBe("ConnectionRefusedError")
       expect(yield* retried.state).toBe("Failed")
+      yield* TestServer.waitUntil(() => events.some((e) => e._tag === "Error" && e.fatal), 5_000).pipe(Effect.orDie)
+      const reconnecting = events.flatMap((e) => e._tag === "Reconnecting" ? [{ attempt: e.attempt, delay: Duration.toMillis(e.delay) }] : [])
+      expect(reconnecting).toEqual([{ attempt: 2, delay: 10 }, { attempt: 3, delay: 20 }])
     }))
 
   live("401 upgrade → ConnectionRefusedError { status 401, fatal, headers, body prefix }, not retried", () =>
@@ -188,7 +194,8 @@ describe("client against TestServer: every error from a real scenario", () => {
       const fatal = yield* Effect.flip(ws2.recv({ timeout: "5 seconds" }))
       expect(fatal).toMatchObject({ _tag: "ConnectionClosedError", code: 4401 })
       expect(fatal.fatal).toBe(true)
-      yield* realSleep(100)
+      // Failed is terminal (stateChanges ends): no further attempt can follow
+      expect(yield* statesUntilEnd(ws2)).toEqual(["Failed"])
       expect(server.connectionCount()).toBe(before)
     }))
 

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Schema } from "effect"
+import { Effect, Runtime, Schema } from "effect"
 import { JetSocket, JetSocketError } from "../src/index.js"
 import { fromOption, preview, withSchema } from "../src/internal/codec.js"
 import type { Frame } from "../src/internal/codec.js"
@@ -37,18 +37,18 @@ describe("codecs (unit)", () => {
         return Number.isNaN(n) ? Effect.fail("NaN") : Effect.succeed(n)
       },
       encode: (n: number) => Effect.succeed(`${n}`)
-    })
+    }, Runtime.defaultRuntime)
     expect(codec.decode("42")).toBe(42)
     expect(codec.encode(7)).toBe("7")
     const err = codec.decode("x")
     expect(err).toBeInstanceOf(JetSocketError.InvalidMessageError)
     expect((err as JetSocketError.InvalidMessageError).cause).toBe("NaN")
-    const async = fromOption<number>({ decode: () => Effect.sleep(10).pipe(Effect.as(1)), encode: () => Effect.succeed("") })
+    const async = fromOption<number>({ decode: () => Effect.sleep(10).pipe(Effect.as(1)), encode: () => Effect.succeed("") }, Runtime.defaultRuntime)
     expect(async.decode("1")).toBeInstanceOf(JetSocketError.InvalidMessageError)
   })
 
   it("withSchema over json; preview is bounded", () => {
-    const codec = withSchema(fromOption("json"), Schema.Struct({ n: Schema.NumberFromString }))
+    const codec = withSchema(fromOption("json"), Schema.Struct({ n: Schema.NumberFromString }), Runtime.defaultRuntime)
     expect(codec.decode("{\"n\":\"5\"}")).toEqual({ n: 5 })
     expect(codec.encode({ n: 5 })).toBe("{\"n\":\"5\"}")
     expect(preview("y".repeat(10_000)).length).toBeLessThan(260)

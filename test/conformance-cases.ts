@@ -12,8 +12,11 @@ export type Outcome =
   | { readonly kind: "echo"; readonly messages: ReadonlyArray<Message>; readonly pongs?: ReadonlyArray<Uint8Array> }
   /** The client fails with InvalidFrameError { closeCode }. */
   | { readonly kind: "error"; readonly closeCode: number; readonly messages?: ReadonlyArray<Message> }
-  /** The server closes; the client answers with a close frame carrying `echoCode` and ends. */
-  | { readonly kind: "close"; readonly echoCode: number; readonly messages?: ReadonlyArray<Message> }
+  /**
+   * The server closes; the client answers with a close frame carrying `echoCode` and ends with
+   * ConnectionClosedError { code: echoCode, reason (default "") }.
+   */
+  | { readonly kind: "close"; readonly echoCode: number; readonly reason?: string; readonly messages?: ReadonlyArray<Message> }
 
 export interface Case {
   readonly id: string
@@ -114,8 +117,8 @@ add({ id: "7.1.4", description: "close then text: text ignored", bytes: cat(clos
 add({ id: "7.3.1", description: "close with empty payload", bytes: frame(CLOSE, ""), outcome: { kind: "close", echoCode: 1005 } })
 add({ id: "7.3.2", description: "close with 1-byte payload", bytes: frame(CLOSE, Buffer.from([0x03])), outcome: { kind: "error", closeCode: 1002 } })
 add({ id: "7.3.3", description: "close 1000, no reason", bytes: closeFrame(1000), outcome: { kind: "close", echoCode: 1000 } })
-add({ id: "7.3.4", description: "close 1000 with a reason", bytes: closeFrame(1000, "Hello World!"), outcome: { kind: "close", echoCode: 1000 } })
-add({ id: "7.3.5", description: "close 1000 with a 123-byte reason", bytes: closeFrame(1000, str(123)), outcome: { kind: "close", echoCode: 1000 } })
+add({ id: "7.3.4", description: "close 1000 with a reason", bytes: closeFrame(1000, "Hello World!"), outcome: { kind: "close", echoCode: 1000, reason: "Hello World!" } })
+add({ id: "7.3.5", description: "close 1000 with a 123-byte reason", bytes: closeFrame(1000, str(123)), outcome: { kind: "close", echoCode: 1000, reason: str(123) } })
 add({ id: "7.3.6", description: "close with a 124-byte reason (126-byte payload)", bytes: closeFrame(1000, str(124)), outcome: { kind: "error", closeCode: 1002 } })
 add({ id: "7.5.1", description: "close reason with invalid UTF-8", bytes: frame(CLOSE, closePayload(1000, Buffer.from([0xce, 0xba, 0xe1, 0xbd, 0xb9, 0xcf, 0x83, 0xce, 0xbc, 0xce, 0xb5, 0xed, 0xa0, 0x80]))), outcome: { kind: "error", closeCode: 1007 } })
 for (const code of [1000, 1001, 1002, 1003, 1007, 1008, 1009, 1010, 1011, 3000, 3999, 4000, 4999]) {

@@ -4,6 +4,10 @@ import * as Multiplex from "../src/Multiplex.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
 import { binanceOptions, exchange } from "./fixtures/exchange.js"
+import { sendMarker } from "./fixtures/helpers.js"
+
+/** A marker through the multiplexer's client: what it sent before has reached the server. */
+const marker = (mux: Multiplex.Multiplex, server: ReturnType<typeof exchange>) => sendMarker(mux.client.send, () => server.raw)
 
 const take = <A>(stream: Stream.Stream<A, unknown>, n: number) =>
   stream.pipe(Stream.take(n), Stream.runCollect, Effect.map(Chunk.toReadonlyArray), Effect.timeout("10 seconds"))
@@ -88,7 +92,7 @@ describe("Multiplex", () => {
       yield* Scope.close(scopeA, Exit.void)
       expect(yield* a.isActive).toBe(false)
       expect(yield* b.isActive).toBe(true)
-      yield* Effect.sleep("50 millis")
+      yield* marker(mux, server)
       expect(server.unsubscribes.get("btcusdt@trade")).toBeUndefined()
 
       yield* Scope.close(scopeB, Exit.void)
@@ -96,7 +100,9 @@ describe("Multiplex", () => {
       expect(yield* mux.subscriptions).toEqual([])
       // A message for it now is unroutable, not lost silently.
       server.publish("btcusdt@trade", { i: 2 }, true)
-      yield* Effect.promise(() => new Promise((r) => setTimeout(r, 50)))
+      yield* Effect.gen(function*() {
+        while ((yield* mux.stats).unroutableMessages === 0) yield* Effect.sleep("5 millis")
+      }).pipe(Effect.timeout("10 seconds"), Effect.orDie)
       expect((yield* mux.stats).unroutableMessages).toBe(1)
     }).pipe(Effect.provide(NodeTransport.layer)))
 
@@ -116,7 +122,7 @@ describe("Multiplex", () => {
         ts.dropAll()
         yield* ts.waitUntil(() => ts.connectionCount() === drop + 1 && server.isSubscribed("a@trade") && server.isSubscribed("b@trade"), "10 seconds")
       }
-      yield* Effect.promise(() => new Promise((r) => setTimeout(r, 100)))
+      yield* marker(mux, server)
       expect(server.subscribes.get("a@trade")).toBe(11)
       expect(server.subscribes.get("b@trade")).toBe(11)
       expect(server.subscribes.get("gone@trade")).toBe(1)
@@ -136,7 +142,7 @@ describe("Multiplex", () => {
       yield* ts.waitUntil(() => server.isSubscribed("late@trade"), "10 seconds")
       server.publish("late@trade", { i: 1 })
       expect((yield* sub.recv({ timeout: "5 seconds" })) as unknown).toEqual({ stream: "late@trade", data: { i: 1 } })
-      yield* Effect.promise(() => new Promise((r) => setTimeout(r, 100)))
+      yield* marker(mux, server)
       expect(server.subscribes.get("late@trade")).toBe(1)
     }).pipe(Effect.provide(NodeTransport.layer)))
 

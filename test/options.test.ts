@@ -132,6 +132,56 @@ describe("options validated when the client is made", () => {
       expect(yield* ws.recv({ timeout: "5 seconds" })).toEqual({ still: "fine" })
     }))
 
+  live("each option's invalid value is rejected on its own, named, before any socket (client, pool, multiplexer)", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.make()
+      const client: ReadonlyArray<readonly [string, JetSocket.JetSocket.Options]> = [
+        ["reconnect.maxElapsed", { reconnect: { maxElapsed: -1 } }],
+        ["reconnect.jitter", { reconnect: { jitter: "yes" as any } }],
+        ["replay", { replay: 5 as any }],
+        ["replay.mode", { replay: { mode: "sometimes" as any } }],
+        ["replay.mode", { replay: {} as any }],
+        ["replay.sequenceKey", { replay: { mode: "sequence_id", sequenceKey: "seq" as any } }],
+        ["replay.onReplay", { replay: { mode: "sequence_id", onReplay: true as any } }],
+        ["headers", { headers: { "x-a": 1 } as any }],
+        ["headers", { headers: "x-a: 1" as any }],
+        ["protocols", { protocols: ["a", 2] as any }],
+        ["protocols", { protocols: 7 as any }],
+        ["heartbeat.pongMatcher", { heartbeat: { interval: "1 second", pongMatcher: "pong" as any } }],
+        ["strict", { strict: "yes" as any }],
+        ["schema", { schema: {} as any }],
+        ["compression", { compression: "gzip" as any }],
+        ["buffer", { buffer: 0 }]
+      ]
+      for (const [option, options] of client) {
+        const error = diedWith(yield* Effect.exit(JetSocket.make(server.url, options)))
+        expect(optionsOf(error), JSON.stringify(options)).toEqual([option])
+        expect(error.message).toContain(option)
+      }
+      const pool: ReadonlyArray<readonly [string, ConnectionPool.ConnectionPool.Config]> = [
+        ["baseUrl", { baseUrl: 5 as any }],
+        ["healthCheckInterval", { healthCheckInterval: -1 }],
+        ["healthCheckTimeout", { healthCheckTimeout: 0 }],
+        ["connectOptions.replay.mode", { connectOptions: { replay: { mode: "x" as any } } }]
+      ]
+      for (const [option, config] of pool) {
+        const error = diedWith(yield* Effect.exit(ConnectionPool.make(config)))
+        expect(optionsOf(error), JSON.stringify(config)).toEqual([option])
+      }
+      const mux: ReadonlyArray<readonly [string, Multiplex.Multiplex.Options]> = [
+        ["channelExtractor", { channelExtractor: "channel" as any }],
+        ["unsubscribeMessage", { unsubscribeMessage: {} as any }],
+        ["overflowPolicy", { overflowPolicy: "never" as any }]
+      ]
+      for (const [option, options] of mux) {
+        const error = diedWith(yield* Effect.exit(Multiplex.make(server.url, options)))
+        expect(optionsOf(error), option).toEqual([option])
+      }
+      const m = yield* Multiplex.make(server.url, { channelKey: "channel", heartbeat: false })
+      expect(optionsOf(diedWith(yield* Effect.exit(m.subscribe("a", { strict: 1 as any }))))).toEqual(["strict"])
+      expect(server.upgradeCount()).toBe(1)
+    }))
+
   live("Multiplex.make and subscribe validate their own options too", () =>
     Effect.gen(function*() {
       const server = yield* TestServer.make()

@@ -3,6 +3,7 @@ import { Chunk, Effect, Stream } from "effect"
 import * as JetSocket from "../src/JetSocket.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
+import { ioTurns } from "./fixtures/helpers.js"
 
 /** 30 000 messages of about 1 KiB: ~30 MB, more than loopback's kernel buffers hold. */
 const TOTAL = 30_000
@@ -32,9 +33,11 @@ describe("backpressure buffer (the back-pressure Queue) against a real feed", ()
       yield* ws.ready
       // Nobody consumes: the buffer fills up to capacity and the socket is paused.
       yield* until(() => Effect.map(ws.stats, (s) => s.bufferSize >= CAPACITY))
-      yield* realSleep(300)
+      // The stall reaches the server: its socket holds unsent bytes, so the client's kernel buffer
+      // is full of unread data; a few I/O turns later a reading socket would have taken some.
+      yield* until(() => Effect.sync(() => server.connections()[0]!.socket.bufferedAmount > 0))
       const paused = yield* ws.stats
-      yield* realSleep(300)
+      yield* ioTurns(5)
       const later = yield* ws.stats
       // Paused: nothing more is read (the rest waits in the kernel and on the server).
       expect(later.messagesReceived).toBe(paused.messagesReceived)

@@ -9,13 +9,12 @@ import type { JetSocketError } from "../src/JetSocketError.js"
 import type { JetSocketEvent } from "../src/JetSocketEvent.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
-import { recordEvents } from "./fixtures/helpers.js"
+import { recordEvents, statesUntilEnd } from "./fixtures/helpers.js"
 import { type WsServerState, wsServer } from "./fixtures/wsServer.js"
 
 const live = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
   it.scopedLive(name, () => body().pipe(Effect.provide(NodeTransport.layer)), 60_000)
 
-const realSleep = (ms: number) => Effect.promise(() => new Promise<void>((r) => setTimeout(r, ms)))
 const until = (predicate: () => boolean, timeoutMs = 15_000) =>
   TestServer.waitUntil(predicate, timeoutMs).pipe(Effect.orDie)
 
@@ -87,9 +86,9 @@ describe("reconnect against TestServer", () => {
         const events = yield* recordEvents(ws)
         const error = yield* Effect.flip(Stream.runDrain(ws.messages))
         expect(error).toMatchObject({ _tag: "ConnectionRefusedError", status, fatal: true })
-        yield* realSleep(300) // several backoff periods: still no second attempt
+        // Failed is terminal (stateChanges ends): no second attempt can follow
+        expect(yield* statesUntilEnd(ws)).toEqual(["Failed"])
         expect(server.upgradeCount()).toBe(1)
-        expect(yield* ws.state).toBe("Failed")
         expect(events.some((e) => e._tag === "Error" && e.fatal)).toBe(true)
         expect((yield* Effect.flip(ws.send({})))._tag).toBe("InvalidStateError")
       }))
@@ -104,9 +103,8 @@ describe("reconnect against TestServer", () => {
         server.closeAll(code, "policy")
         const error = yield* Fiber.join(failed)
         expect(error).toMatchObject({ _tag: "ConnectionClosedError", code, fatal: true })
-        yield* realSleep(300)
+        expect(yield* statesUntilEnd(ws)).toEqual(["Failed"])
         expect(server.upgradeCount()).toBe(1)
-        expect(yield* ws.state).toBe("Failed")
       }))
   }
 
@@ -169,7 +167,7 @@ describe("reconnect against TestServer", () => {
       server.closeAll(1001, "maintenance")
       const error = yield* Effect.flip(Stream.runDrain(ws.messages))
       expect(error).toMatchObject({ _tag: "ConnectionClosedError", code: 1001 })
-      yield* realSleep(200)
+      expect(yield* statesUntilEnd(ws)).toEqual(["Failed"])
       expect(server.upgradeCount()).toBe(1)
     }))
 })
@@ -211,7 +209,7 @@ describe("reconnect against an independent ws WebSocketServer", () => {
       const ws = yield* JetSocket.make(refused.url, { reconnect: fast, heartbeat: false })
       const error = yield* Effect.flip(ws.ready)
       expect(error).toMatchObject({ _tag: "ConnectionRefusedError", status: 401, fatal: true })
-      yield* realSleep(300)
+      expect(yield* statesUntilEnd(ws)).toEqual(["Failed"])
       expect(refused.upgrades).toBe(1)
 
       const flaky = yield* wsServer({ status: (i) => (i < 2 ? 503 : undefined) })

@@ -92,8 +92,13 @@ describe("sequence_id replay", () => {
         replay: {
           mode: "sequence_id",
           sequenceKey: (m) => m.seq,
+          // takes 10 ms (so ReplayCompleted's duration is measurable) and returns how many
+          // replays so far (ReplayCompleted's `replayed` is what onReplay returns)
           onReplay: (lastSequenceId, send) =>
-            Effect.sync(() => resumes.push(lastSequenceId)).pipe(Effect.zipRight(send({ resume: lastSequenceId })))
+            send({ resume: lastSequenceId }).pipe(
+              Effect.zipRight(Effect.sleep("10 millis")),
+              Effect.zipRight(Effect.sync(() => resumes.push(lastSequenceId)))
+            )
         }
       })
       const events = yield* recordEvents(ws)
@@ -110,7 +115,13 @@ describe("sequence_id replay", () => {
       expect(started.map((e) => e.lastSequenceId)).toEqual(resumes)
       expect(started.every((e) => e.mode === "sequence_id")).toBe(true)
       const completed = events.filter((e): e is Extract<JetSocketEvent, { _tag: "ReplayCompleted" }> => e._tag === "ReplayCompleted")
-      expect(completed.every((e) => Duration.toMillis(e.duration) >= 0)).toBe(true)
+      expect(completed.map((e) => e.replayed)).toEqual(range(1, DROPS))
+      // each replay's duration is the time from its ReplayStarted to its ReplayCompleted (≥ the 10 ms onReplay took)
+      completed.forEach((e, i) => {
+        const ms = Duration.toMillis(e.duration)
+        expect(ms).toBeGreaterThanOrEqual(10)
+        expect(Math.abs(ms - (e.timestamp - started[i]!.timestamp))).toBeLessThanOrEqual(1)
+      })
       // Each ReplayStarted comes before its ReplayCompleted, and both before the Connected of that reconnect.
       const tags = events.map((e) => e._tag).filter((t) => t === "ReplayStarted" || t === "ReplayCompleted" || t === "Connected")
       // (subscribed after the first Connected)

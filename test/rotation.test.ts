@@ -87,8 +87,13 @@ describe("maxConnectionAge", () => {
         if (n % 20 === 0) yield* realSleep(20)
       }
       yield* until(() => server.receivedJson().length >= 300)
-      yield* realSleep(100)
-      expect(server.receivedJson().map((m: any) => m.n)).toEqual(Array.from({ length: 300 }, (_, i) => i + 1))
+      // one more rotation after everything arrived (one that re-sent anything would do it now),
+      // then a last message: when it arrives, whatever was sent before it has
+      const connections = server.connectionCount()
+      yield* until(() => server.connectionCount() > connections)
+      yield* ws.send({ n: 301 })
+      yield* until(() => server.receivedJson().some((m: any) => m.n === 301))
+      expect(server.receivedJson().map((m: any) => m.n)).toEqual(Array.from({ length: 301 }, (_, i) => i + 1))
       expect(server.connectionCount()).toBeGreaterThanOrEqual(3)
     }))
 })

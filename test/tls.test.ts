@@ -10,6 +10,7 @@ import { WebSocketServer } from "ws"
 import * as JetSocket from "../src/JetSocket.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
+import { statesUntilEnd } from "./fixtures/helpers.js"
 
 const opensslPath = (): string => execFileSync("which", ["openssl"], { encoding: "utf8" }).trim()
 
@@ -76,10 +77,17 @@ describe("TLS (wss://)", () => {
           expect(error.message).toMatch(/TLS/)
         }
       }
-      // The server saw the one failed handshake; no retry follows (a retry would come within ~10 ms).
+      // The server saw the one failed handshake.
       yield* TestServer.waitUntil(() => counts.tls >= 1, "5 seconds")
-      yield* Effect.sleep("300 millis")
       expect(counts.tls).toBe(1)
+      expect(counts.upgrades).toBe(0)
+      // No retry follows: a client made (not connected) with the same options ends Failed, a
+      // terminal state (its stateChanges ends), after that one attempt.
+      const ws = yield* JetSocket.make(url, { reconnect: { base: "10 millis" }, heartbeat: false })
+      expect(yield* Effect.flip(ws.ready)).toMatchObject({ _tag: "ConnectionRefusedError", fatal: true })
+      expect(yield* statesUntilEnd(ws)).toEqual(["Failed"])
+      yield* TestServer.waitUntil(() => counts.tls >= 2, "5 seconds")
+      expect(counts.tls).toBe(2)
       expect(counts.upgrades).toBe(0)
     }).pipe(Effect.provide(NodeTransport.layer)), 30_000)
 

@@ -10,6 +10,7 @@ import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import { createRequire } from "node:module"
 import * as readline from "node:readline"
@@ -18,6 +19,7 @@ import * as JetSocket from "../JetSocket.js"
 import { isInvalidOptionsError, type JetSocketError } from "../JetSocketError.js"
 import * as NodeTransport from "../NodeTransport.js"
 import type { Transport } from "../Transport.js"
+import * as Recorder from "./recorder.js"
 
 /** @internal */
 export const usage = `Usage: jetsocket <url> [options]
@@ -35,7 +37,11 @@ Options:
   -n, --count <N>            exit after N incoming messages
   -d, --duration <s>         exit after this many seconds
       --raw                  print messages exactly as received (no pretty JSON)
-  -q, --quiet                no status lines on stderr
+      --record <file>        also write what arrives to <file> as JSON Lines, with its
+                             timing, drops and reconnects (replay it in tests with
+                             TestServer.replay); prints how many messages it recorded
+  -q, --quiet                no status lines on stderr (with --record: no messages on
+                             stdout either)
   -h, --help                 this help
   -V, --version              the version
 
@@ -47,6 +53,7 @@ error, 130 interrupted (Ctrl-C).
 Examples:
   jetsocket wss://stream.binance.com:9443/ws -s '{"method":"SUBSCRIBE","params":["btcusdt@trade"],"id":1}' -n 5
   echo '{"op":"ping"}' | jetsocket ws://127.0.0.1:8080 -n 1
+  jetsocket wss://stream.binance.com:9443/ws/btcusdt@trade --record trades.jsonl -d 60 -q
 `
 
 /** @internal */
@@ -62,6 +69,8 @@ export interface CliOptions {
   readonly duration: number | undefined
   readonly raw: boolean
   readonly quiet: boolean
+  /** The recording file (`--record`). */
+  readonly record: string | undefined
 }
 
 /** @internal */
@@ -82,7 +91,7 @@ const aliases: Record<string, string> = {
   "-V": "--version"
 }
 const flags = new Set(["--no-reconnect", "--raw", "--quiet", "--help", "--version"])
-const valued = new Set(["--header", "--subscribe", "--protocol", "--heartbeat", "--count", "--duration"])
+const valued = new Set(["--header", "--subscribe", "--protocol", "--heartbeat", "--count", "--duration", "--record"])
 
 const positiveNumber = (name: string, raw: string): number | string => {
   const n = Number(raw)
@@ -101,6 +110,7 @@ export const parseArgs = (argv: ReadonlyArray<string>): ParsedArgs => {
   let duration: number | undefined
   let raw = false
   let quiet = false
+  let record: string | undefined
   const invalid = (message: string): ParsedArgs => ({ _tag: "Invalid", message })
 
   for (let i = 0; i < argv.length; i++) {
@@ -156,6 +166,10 @@ export const parseArgs = (argv: ReadonlyArray<string>): ParsedArgs => {
           duration = n
           break
         }
+        case "--record":
+          if (value === "") return invalid("--record needs a file name")
+          record = value
+          break
       }
       continue
     }
@@ -167,7 +181,7 @@ export const parseArgs = (argv: ReadonlyArray<string>): ParsedArgs => {
   if (!/^wss?:\/\//i.test(url)) return invalid(`the URL must start with ws:// or wss://, got "${url}"`)
   return {
     _tag: "Run",
-    options: { url, headers, subscribe, protocols, heartbeat, reconnect, count, duration, raw, quiet }
+    options: { url, headers, subscribe, protocols, heartbeat, reconnect, count, duration, raw, quiet, record }
   }
 }
 
@@ -224,6 +238,31 @@ export const program = (options: CliOptions, io: CliIO): Effect.Effect<number, n
       if (!options.quiet) io.stderr.write(`* ${line}\n`)
     })
   return Effect.gen(function*() {
+    // --record: the file exists (with its header) before the first connect attempt.
+    const recorder = options.record === undefined ? undefined : yield* openRecorder(options.record, options, io)
+    if (recorder === null) return 1
+    // Drops seen by the events fiber, taken by the next connection's hook (or written at the end).
+    const drops = yield* Queue.unbounded<Recorder.Drop>()
+    // With --no-reconnect, the close that ended the run (the events fiber may not have seen it yet).
+    let lastClose: Recorder.Drop | undefined
+    if (recorder !== undefined) {
+      // Registered before the client: runs after it closed, when every message it delivered is written.
+      yield* Effect.addFinalizer(() =>
+        Queue.takeAll(drops).pipe(
+          Effect.map((left) => {
+            // --no-reconnect has one drop at most: the one that ended the run.
+            for (const drop of options.reconnect ? left : lastClose === undefined ? [] : [lastClose]) recorder.disconnected(drop)
+            recorder.close()
+            const n = recorder.messages()
+            io.stderr.write(
+              `jetsocket: recorded ${n} message${n === 1 ? "" : "s"} (${recorder.drops()} drop${recorder.drops() === 1 ? "" : "s"}) to ${recorder.path}\n`
+            )
+            const failure = recorder.failure()
+            if (failure !== undefined) io.stderr.write(`jetsocket: the recording stopped early: ${failure.message}\n`)
+          })
+        )
+      )
+    }
     const ws = yield* JetSocket.make<unknown>(options.url, {
       codec: "text",
       reconnect: options.reconnect ? { base: "500 millis", multiplier: 2, cap: "30 seconds" } : false,
@@ -231,6 +270,22 @@ export const program = (options: CliOptions, io: CliIO): Effect.Effect<number, n
         ? false
         : { interval: Duration.seconds(options.heartbeat), timeout: Duration.seconds(Math.min(10, options.heartbeat)) },
       ...(Object.keys(options.headers).length > 0 ? { headers: options.headers } : {}),
+      // --record: `sequenceKey` is the one per-message callback the client runs as a message arrives,
+      // in order, and before a new connection's hooks: recording there stamps each message with its
+      // arrival time (not when the printer got to it) and keeps every message of a connection ahead of
+      // the drop that ended it. It keys nothing (replay mode "none").
+      ...(recorder !== undefined
+        ? {
+          replay: {
+            mode: "none" as const,
+            sequenceKey: (message: unknown) => {
+              // The "text" codec hands over text as a string and binary as a Uint8Array.
+              recorder.message(message as string | Uint8Array)
+              return undefined
+            }
+          }
+        }
+        : {}),
       ...(options.protocols.length > 0 ? { protocols: options.protocols } : {})
     })
 
@@ -241,6 +296,7 @@ export const program = (options: CliOptions, io: CliIO): Effect.Effect<number, n
           case "Connected":
             return status(`connected to ${event.url}${event.protocol ? ` (protocol ${event.protocol})` : ""}`)
           case "Disconnected":
+            if (recorder !== undefined) Queue.unsafeOffer(drops, { code: event.code, seenAt: recorder.now() })
             return status(`disconnected: ${event.code}${event.reason ? ` ${event.reason}` : ""}`)
           case "Reconnecting":
             return status(`reconnecting in ${Duration.toMillis(event.delay).toFixed(0)} ms (attempt ${event.attempt})`)
@@ -257,6 +313,20 @@ export const program = (options: CliOptions, io: CliIO): Effect.Effect<number, n
       Effect.forEach(options.subscribe, send, { discard: true })
     // On every later connection the hook re-sends the subscriptions before queued sends and messages.
     yield* ws.onConnect((context) => subscribe(context.sendText))
+    if (recorder !== undefined) {
+      // A new connection's messages wait for its hooks: the drop and the reconnect go right after the
+      // old connection's messages in the file.
+      yield* ws.onConnect((context) =>
+        context.reconnected
+          ? Queue.take(drops).pipe(
+            // The events fiber saw the drop long before (a backoff and a handshake ago); the bound only guards.
+            Effect.timeout("1 second"),
+            Effect.orElseSucceed(() => ({ code: 1006, seenAt: recorder.now() })),
+            Effect.map((drop) => recorder.reconnected(drop))
+          )
+          : Effect.void
+      )
+    }
 
     // Whether a connection was ever open: `--duration` ending before one means the run failed.
     let connected = false
@@ -274,8 +344,9 @@ export const program = (options: CliOptions, io: CliIO): Effect.Effect<number, n
           Effect.forkScoped
         )
       }
+      const print = recorder === undefined || !options.quiet
       const printed = ws.messages.pipe(
-        Stream.tap((message) => Effect.sync(() => io.stdout.write(`${formatMessage(message, options.raw)}\n`)))
+        Stream.tap((message) => Effect.sync(() => print && io.stdout.write(`${formatMessage(message, options.raw)}\n`)))
       )
       yield* (options.count === undefined ? printed : Stream.take(printed, options.count)).pipe(Stream.runDrain)
     })
@@ -292,6 +363,7 @@ export const program = (options: CliOptions, io: CliIO): Effect.Effect<number, n
     }
     if (outcome._tag === "Left") {
       const error = outcome.left
+      if (recorder !== undefined && error._tag === "ConnectionClosedError") lastClose = { code: error.code, seenAt: recorder.now() }
       if (!options.reconnect && error._tag === "ConnectionClosedError" && (error.code === 1000 || error.code === 1001)) {
         yield* status(`closed by the server: ${error.code}${error.reason ? ` ${error.reason}` : ""}`)
         return 0
@@ -313,6 +385,17 @@ export const program = (options: CliOptions, io: CliIO): Effect.Effect<number, n
     Effect.scoped
   )
 }
+
+/** Opens the recording; `null` (reported on stderr) when the file cannot be written. */
+const openRecorder = (path: string, options: CliOptions, io: CliIO): Effect.Effect<Recorder.Recorder | null> =>
+  Effect.try({ try: () => Recorder.open(path, options.url, { limit: options.count }), catch: (error) => error }).pipe(
+    Effect.catchAll((error) =>
+      Effect.sync(() => {
+        io.stderr.write(`jetsocket: cannot write the recording ${path}: ${error instanceof Error ? error.message : String(error)}\n`)
+        return null
+      })
+    )
+  )
 
 /** @internal */
 export const version = (): string => {

@@ -184,10 +184,10 @@ export class Client<A> implements JetSocket.JetSocket<A> {
      */
     public firstOpen: Deferred.Deferred<void, JetSocketError> | Exit.Exit<void, JetSocketError>
   ) {
-    const base = Codec.fromOption(options.codec as Codec.CodecOption<unknown> | undefined)
+    const base = Codec.fromOption(options.codec as Codec.CodecOption<unknown> | undefined, env.runtime)
     this.codec = options.schema === undefined
       ? (base as Codec.SyncCodec<A>)
-      : Codec.withSchema(base, options.schema)
+      : Codec.withSchema(base, options.schema, env.runtime)
     this.heartbeat = Heartbeat.resolve(options.heartbeat)
     // Validated now (a bad capacity fails the connect), kept only as the buffer made on first use.
     const bufferConfig = MessageBuffer.resolve(options.buffer)

@@ -4,6 +4,7 @@ import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
 import * as ParseResult from "effect/ParseResult"
 import * as Runtime from "effect/Runtime"
+import type * as AST from "effect/SchemaAST"
 import * as Schema from "effect/Schema"
 import { CallbackError, InvalidMessageError } from "../JetSocketError.js"
 
@@ -106,10 +107,21 @@ const callbackFailed = (callback: string, frame: unknown, cause: unknown) =>
 export const threw = (error: InvalidMessageError): CallbackError | undefined =>
   error.cause instanceof CallbackError ? error.cause : undefined
 
-const runSync = <A>(make: () => Effect.Effect<A, unknown>, frame: unknown, what: "decode" | "encode"): A | InvalidMessageError => {
+/**
+ * Runs a user codec's Effect synchronously with `run`, the `runSyncExit` of
+ * the user's runtime (captured when the client was made): its logger,
+ * tracer, supervisor and FiberRefs see it, as they would any other Effect of
+ * theirs.
+ */
+const runSync = <A>(
+  run: <X, E>(effect: Effect.Effect<X, E>) => Exit.Exit<X, E>,
+  make: () => Effect.Effect<A, unknown>,
+  frame: unknown,
+  what: "decode" | "encode"
+): A | InvalidMessageError => {
   let exit: Exit.Exit<A, unknown>
   try {
-    exit = Effect.runSyncExit(make())
+    exit = run(make())
   } catch (cause) {
     return callbackFailed(`codec.${what}`, frame, cause)
   }
@@ -127,29 +139,92 @@ const runSync = <A>(make: () => Effect.Effect<A, unknown>, frame: unknown, what:
   return invalid(`the codec could not ${what} the message (it must be synchronous)`, frame, Cause.squash(exit.cause))
 }
 
-const custom = <A>(codec: CustomCodec<A>): SyncCodec<A> => ({
-  decode: (frame) => runSync(() => codec.decode(frame), frame, "decode"),
-  encode: (message) => runSync(() => codec.encode(message), message, "encode")
-})
+const custom = <A>(codec: CustomCodec<A>, runtime: Runtime.Runtime<never>): SyncCodec<A> => {
+  const run = Runtime.runSyncExit(runtime)
+  return {
+    decode: (frame) => runSync(run, () => codec.decode(frame), frame, "decode"),
+    encode: (message) => runSync(run, () => codec.encode(message), message, "encode")
+  }
+}
 
+/**
+ * The codec an option names. A custom codec's Effects run in `runtime` (the
+ * user's); the built-in ones run no Effect and need none.
+ *
+ * @internal
+ */
+export function fromOption<A = unknown>(option: "json" | "text" | "binary" | undefined): SyncCodec<A>
 /** @internal */
-export const fromOption = <A>(option: CodecOption<A> | undefined): SyncCodec<A> => {
+export function fromOption<A>(option: CodecOption<A> | undefined, runtime: Runtime.Runtime<never>): SyncCodec<A>
+export function fromOption<A>(option: CodecOption<A> | undefined, runtime?: Runtime.Runtime<never>): SyncCodec<A> {
   if (option === undefined || option === "json") return json as SyncCodec<A>
   if (option === "text") return text as SyncCodec<A>
   if (option === "binary") return binary as SyncCodec<A>
-  return custom(option)
+  return custom(option, runtime!)
 }
+
+/**
+ * Runs a Schema parser synchronously: a pure Schema gives its `Either` at
+ * once (no fiber); a Schema whose transformations return Effects has them
+ * run in `runtime` (the user's), not in Effect's default runtime (which
+ * `Schema.decodeUnknownEither` would use). A transformation that suspends
+ * (asynchronous) or dies is a `Forbidden` issue, as with `decodeUnknownEither`.
+ */
+const syncParser = <A>(
+  parse: (input: unknown, options: AST.ParseOptions) => Effect.Effect<A, ParseResult.ParseIssue>,
+  options: AST.ParseOptions | undefined,
+  ast: AST.AST,
+  runtime: Runtime.Runtime<never>
+) => {
+  // `ParseResult.decodeUnknown` runs the parser with a copy of the options plus `isEffectAllowed: true`
+  // (Effect's internal flag), made per call. A copy that gains a key gets a new hidden class each time,
+  // which made every property read in the parser slow (a 7-field Struct decoded several times slower
+  // than with `decodeUnknownEither`); the copy of options that already carry the flag keeps their class.
+  // Without the flag here the result is the same, only slower.
+  const internal = { ...options, isEffectAllowed: true } as AST.ParseOptions
+  const run = Runtime.runSyncExit(runtime)
+  return (input: unknown): Either.Either<A, ParseResult.ParseError> => {
+    const result = parse(input, internal)
+    // A pure Schema's parser returns its Either as is (an Either is an Effect in Effect 3).
+    if (Either.isEither(result)) {
+      const either = result as Either.Either<A, ParseResult.ParseIssue>
+      return Either.isRight(either) ? (either as Either.Either<A, never>) : Either.left(ParseResult.parseError(either.left))
+    }
+    const exit = run(result)
+    if (Exit.isSuccess(exit)) return Either.right(exit.value)
+    const issue = Cause.isFailType(exit.cause)
+      ? exit.cause.error
+      : new ParseResult.Forbidden(ast, input, Cause.pretty(exit.cause))
+    return Either.left(ParseResult.parseError(issue))
+  }
+}
+
+/**
+ * A Schema's synchronous decoder whose Effectful transformations run in `runtime` (the user's).
+ *
+ * @internal
+ */
+export const schemaDecoder = <A, I>(
+  schema: Schema.Schema<A, I, never>,
+  runtime: Runtime.Runtime<never>,
+  options?: AST.ParseOptions
+): (input: unknown) => Either.Either<A, ParseResult.ParseError> =>
+  syncParser(ParseResult.decodeUnknown(schema), options, schema.ast, runtime)
 
 /**
  * Layers a Schema over a base codec: incoming values are decoded with the
  * Schema after the base codec, outgoing values are encoded with it and then
- * sent as JSON.
+ * sent as JSON. Effectful transformations run in `runtime` (the user's).
  *
  * @internal
  */
-export const withSchema = <A, I>(base: SyncCodec<unknown>, schema: Schema.Schema<A, I, never>): SyncCodec<A> => {
-  const decodeSchema = Schema.decodeUnknownEither(schema, { errors: "all", onExcessProperty: "ignore" })
-  const encodeSchema = Schema.encodeEither(schema)
+export const withSchema = <A, I>(
+  base: SyncCodec<unknown>,
+  schema: Schema.Schema<A, I, never>,
+  runtime: Runtime.Runtime<never>
+): SyncCodec<A> => {
+  const decodeSchema = schemaDecoder(schema, runtime, { errors: "all", onExcessProperty: "ignore" })
+  const encodeSchema = syncParser(ParseResult.encodeUnknown(schema), undefined, schema.ast, runtime)
   return {
     decode: (frame) => {
       const value = base.decode(frame)

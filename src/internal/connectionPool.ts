@@ -12,9 +12,11 @@ import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import type * as ConnectionPool from "../ConnectionPool.js"
 import * as JetSocket from "../JetSocket.js"
-import { InvalidStateError, type JetSocketError, PoolExhaustedError } from "../JetSocketError.js"
+import { ConnectionTimeoutError, InvalidStateError, type JetSocketError, PoolExhaustedError } from "../JetSocketError.js"
 import * as Transport from "../Transport.js"
 import * as Options from "./options.js"
+import { drain, PooledConnection } from "./pooledConnection.js"
+import { ownedBy } from "./telemetryLabels.js"
 import { resolveUrl, validateUrl } from "./url.js"
 
 /** @internal */
@@ -31,19 +33,6 @@ export const defaults = {
   healthCheckTimeout: Duration.seconds(5),
   acquireTimeout: Duration.seconds(30)
 } as const
-
-/** One pooled connection. `slot`: it counts against `maxConnections` until its close has finished. */
-class PooledConnection {
-  status: "active" | "idle" | "closing" = "active"
-  idleSince = 0
-  idleFiber: Fiber.RuntimeFiber<void, never> | undefined
-  constructor(
-    readonly id: number,
-    readonly url: string,
-    readonly client: JetSocket.JetSocket<any>,
-    readonly scope: Scope.CloseableScope
-  ) {}
-}
 
 /** What a waiter is handed: a connection for its URL, or the right to open one. */
 type Grant = { readonly _tag: "Connection"; readonly connection: PooledConnection } | { readonly _tag: "Slot" }
@@ -273,8 +262,12 @@ class Pool implements ConnectionPool.ConnectionPool {
 
   // ------------------------------------------------------------ acquire
 
-  /** Takes a connection or a slot at once when nobody is waiting, else queues (FIFO). */
-  private wait(url: string, timeout: Duration.Duration): Effect.Effect<Grant, JetSocketError> {
+  /**
+   * Takes a connection or a slot at once when nobody is waiting, else queues
+   * (FIFO) until `deadline` (epoch ms), then fails with `PoolExhaustedError`
+   * naming the acquire's `timeout`.
+   */
+  private wait(url: string, deadline: number, timeout: Duration.Duration): Effect.Effect<Grant, JetSocketError> {
     return Effect.suspend(() => {
       if (this.shutdown) return Effect.fail(new InvalidStateError({ state: "Closed", operation: "acquire" }))
       if (this.waiters.length === 0) {
@@ -292,9 +285,9 @@ class Pool implements ConnectionPool.ConnectionPool {
       const waiter: Waiter = { url, deferred: Deferred.unsafeMake(FiberId.none), grant: undefined }
       this.waiters.push(waiter)
       this.dispatch()
-      const awaited = Duration.isFinite(timeout)
+      const awaited = Number.isFinite(deadline)
         ? Effect.timeoutFail(Deferred.await(waiter.deferred), {
-          duration: timeout,
+          duration: Duration.millis(Math.max(0, deadline - this.now())),
           onTimeout: () => new PoolExhaustedError({ maxConnections: this.maxConnections, timeout, url })
         })
         : Deferred.await(waiter.deferred)
@@ -308,13 +301,27 @@ class Pool implements ConnectionPool.ConnectionPool {
     })
   }
 
-  /** Opens a connection for a granted slot; on failure (or interruption) the slot is freed. */
-  private open(url: string): Effect.Effect<PooledConnection, JetSocketError> {
+  /**
+   * Opens a connection for a granted slot, by `deadline` (epoch ms: what is
+   * left of the acquire's timeout, on top of the connect's own timeout); on
+   * failure (or interruption) the slot is freed.
+   */
+  private open(url: string, deadline: number, timeout: Duration.Duration): Effect.Effect<PooledConnection, JetSocketError> {
+    const connect = JetSocket.connect<any>(url, this.connectOptions)
+    const bounded = Number.isFinite(deadline)
+      ? Effect.suspend(() =>
+        Effect.timeoutFail(connect, {
+          duration: Duration.millis(Math.max(0, deadline - this.now())),
+          onTimeout: () => new ConnectionTimeoutError({ operation: "connect", timeout, url })
+        })
+      )
+      : connect
     return Effect.uninterruptibleMask((restore) =>
       Effect.gen(this, function*() {
         const scope = yield* Scope.fork(this.connections, ExecutionStrategy.sequential)
-        const client = yield* restore(JetSocket.connect<any>(url, this.connectOptions)).pipe(
+        const client = yield* restore(bounded).pipe(
           Scope.extend(scope),
+          ownedBy("pool"), // the `jetsocket.owner` label of its metrics (docs/observability.md)
           Effect.provideService(Transport.Transport, this.transport),
           Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, Exit.void))
         )
@@ -325,16 +332,6 @@ class Pool implements ConnectionPool.ConnectionPool {
         return connection
       })
     ).pipe(Effect.onError(() => Effect.sync(() => this.freeSlot())))
-  }
-
-  /** Discards what a previous borrower left unread, so each lease starts clean. */
-  private drain(client: JetSocket.JetSocket<any>): Effect.Effect<void> {
-    return Effect.flatMap(client.stats, (stats) =>
-      stats.bufferSize === 0
-        ? Effect.void
-        : Effect.forEach(Array.from({ length: stats.bufferSize }), () => Effect.either(client.recv()), {
-          discard: true
-        }))
   }
 
   /**
@@ -362,8 +359,11 @@ class Pool implements ConnectionPool.ConnectionPool {
         yield* Options.check(Options.timeout("acquire timeout", options?.timeout, true))
         const timeout = options?.timeout === undefined ? this.acquireTimeout : Duration.decode(options.timeout)
         const scope = yield* Effect.scope
+        // One deadline bounds every wait of this acquire: queueing, and opening a connection.
+        // (The drain and the release never wait.)
+        const deadline = this.now() + Duration.toMillis(timeout)
         while (true) {
-          const grant = yield* restore(this.wait(url, timeout))
+          const grant = yield* restore(this.wait(url, deadline, timeout))
           let connection: PooledConnection
           if (grant._tag === "Connection") {
             connection = grant.connection
@@ -374,9 +374,9 @@ class Pool implements ConnectionPool.ConnectionPool {
               this.evict(connection)
               continue
             }
-            yield* this.drain(connection.client)
+            yield* drain(connection.client)
           } else {
-            connection = yield* restore(this.open(url))
+            connection = yield* restore(this.open(url, deadline, timeout))
           }
           yield* Scope.addFinalizerExit(scope, (exit) => this.release(connection, exit))
           return connection.client as JetSocket.JetSocket<A>

@@ -5,6 +5,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Exit from "effect/Exit"
+import * as FiberSet from "effect/FiberSet"
 import * as ParseResult from "effect/ParseResult"
 import * as PubSub from "effect/PubSub"
 import * as Schema from "effect/Schema"
@@ -22,9 +23,10 @@ import {
 import * as MessageBuffer from "../MessageBuffer.js"
 import type * as Multiplex from "../Multiplex.js"
 import type { Transport } from "../Transport.js"
-import { preview } from "./codec.js"
+import { preview, schemaDecoder } from "./codec.js"
 import * as Guard from "./guard.js"
 import * as Options from "./options.js"
+import { ownedBy } from "./telemetryLabels.js"
 
 /** @internal */
 export const TypeId: unique symbol = Symbol.for("jetsocket/Multiplex")
@@ -89,7 +91,14 @@ export const make = (
         ? () => undefined
         : (message) => (typeof message === "object" && message !== null ? (message as Record<string, unknown>)[channelKey] : undefined))
 
-    const ws = yield* JetSocket.connect(url, clientOptions)
+    // The user's runtime: the fibers the multiplexer starts from callbacks, and the Effects of
+    // subscription schemas, run in it (its supervisor, logger, tracer and FiberRefs see them).
+    const runtime = yield* Effect.runtime<never>()
+    // Fibers started outside any fiber (an overflow callback): in the user's runtime, and
+    // interrupted when the multiplexer's scope closes.
+    const run = yield* FiberSet.runtime(yield* FiberSet.make<void, never>())<never>()
+    // `ownedBy`: the `jetsocket.owner` label of its metrics (docs/observability.md)
+    const ws = yield* ownedBy("multiplexer")(JetSocket.connect(url, clientOptions))
     const channels = new Map<string, Channel>()
     const unrouted = yield* PubSub.sliding<unknown>(UNROUTED_CAPACITY)
     /** Incremented on every connection after the first (the connect hook). */
@@ -329,7 +338,7 @@ export const make = (
               onOverflow: () => removeAfterOverflow(sub)
             }),
             latch,
-            schema === undefined ? undefined : Schema.decodeUnknownEither(schema),
+            schema === undefined ? undefined : schemaDecoder(schema, runtime),
             subscribeOptions?.strict ?? true,
             handler
           )
@@ -353,7 +362,7 @@ export const make = (
     /** Under the "error" policy a full subscription fails (its stream ends with the error) and leaves. */
     const removeAfterOverflow = (sub: Sub) => {
       sub.buffer.fail(new BufferOverflowError({ capacity: sub.buffer.capacity, buffer: "subscription" }))
-      Effect.runFork(removeSub(sub))
+      run(removeSub(sub))
     }
 
     const toSubscription = (sub: Sub): Multiplex.Subscription<any> => {

@@ -21,6 +21,9 @@ import { InvalidOptionsError, type OptionProblem } from "../JetSocketError.js"
 /** The largest delay a platform timer (`setTimeout`) honours. */
 const MAX_TIMER_MILLIS = 2 ** 31 - 1
 
+/** The longest client `name`: a label value, meant to name a role. */
+const MAX_NAME_LENGTH = 64
+
 const POLICIES: ReadonlyArray<string> = ["drop_oldest", "drop_newest", "error", "backpressure"]
 const REPLAY_MODES: ReadonlyArray<string> = ["none", "sequence_id", "full_buffer"]
 const CODECS: ReadonlyArray<string> = ["json", "text", "binary"]
@@ -187,6 +190,10 @@ const checkClient = (c: Checker, options: Record<string, unknown>): void => {
   c.duration("maxConnectionAge", options.maxConnectionAge)
   if (options.sendQueue !== false) c.integer("sendQueue", options.sendQueue, 0)
   c.function("shouldReconnect", options.shouldReconnect)
+  const name = options.name
+  if (name !== undefined && (typeof name !== "string" || name.length === 0 || name.length > MAX_NAME_LENGTH)) {
+    c.add("name", `must be a non-empty string of at most ${MAX_NAME_LENGTH} characters, got ${show(name)}`)
+  }
 }
 
 const result = (c: Checker): InvalidOptionsError | undefined =>

@@ -37,26 +37,5 @@ export const resolveUrl = (base: string | undefined, pathOrUrl: string): string 
   return new URL(pathOrUrl, base.endsWith("/") ? base : `${base}/`).toString().replace(/(?<!:)\/\/+/g, "/")
 }
 
-/**
- * The URL as telemetry and recordings may carry it: without user info, and
- * with every query value removed (the keys stay: `?token=`), so neither a
- * password nor a token in the URL leaves the process. A string that does not
- * parse as a URL is replaced whole (it could be anything).
- *
- * @internal
- */
-export const redactUrl = (url: string): string => {
-  let parsed: URL
-  try {
-    parsed = new URL(url)
-  } catch {
-    return "<invalid url>"
-  }
-  parsed.username = ""
-  parsed.password = ""
-  parsed.hash = ""
-  if (parsed.search === "") return parsed.toString()
-  const keys = [...new URLSearchParams(parsed.search).keys()]
-  parsed.search = ""
-  return `${parsed.toString()}?${keys.map((key) => `${encodeURIComponent(key)}=`).join("&")}`
-}
+// Its own module so that JetSocketError's messages can use it (this one imports the errors).
+export { redactUrl } from "./redact.js"

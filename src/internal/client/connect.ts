@@ -15,6 +15,7 @@ import { JetSocketEvent } from "../../JetSocketEvent.js"
 import type { Client } from "../client.js"
 import * as Codec from "../codec.js"
 import * as Guard from "../guard.js"
+import * as Telemetry from "../telemetry.js"
 import { Conn } from "./conn.js"
 import { DEFAULTS } from "./defaults.js"
 import * as Inbound from "./inbound.js"
@@ -84,10 +85,9 @@ export const open = (client: Client<any>, attempt: number): Effect.Effect<Conn, 
       // at the user's call site), and capturing it costs an `Error` and an entry in Effect's span-trace
       // `WeakMap` per attempt, whose table stays sized for the attempts alive at once (~33 B per client
       // when 1 000 connect at once; docs/performance.md).
-      Effect.withSpan("jetsocket.connect", {
-        attributes: { "jetsocket.url": url, "jetsocket.attempt": attempt },
-        captureStackTrace: false
-      })
+      // The outcome on the span (outcome, error tag, HTTP status); its attributes never carry the URL's secrets.
+      Effect.onExit(Telemetry.attemptEnded),
+      Effect.withSpan("jetsocket.connect", Telemetry.connectSpan(client, url, attempt))
     )
     conn.connection = connection
     conn.openedAt = client.elapsed()

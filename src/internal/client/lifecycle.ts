@@ -7,6 +7,7 @@ import type * as JetSocket from "../../JetSocket.js"
 import type { JetSocketError } from "../../JetSocketError.js"
 import { JetSocketEvent } from "../../JetSocketEvent.js"
 import type { Client } from "../client.js"
+import * as Telemetry from "../telemetry.js"
 import * as Close from "./close.js"
 import type { Conn } from "./conn.js"
 import * as Stats from "./stats.js"
@@ -212,6 +213,7 @@ export const transition = (client: Client<any>, next: State): Effect.Effect<void
         break
     }
     const name = publicName(next)
+    Telemetry.transition(client, next, name) // the state gauge and the outage span; nothing per message
     if (name === client.stateNow) return Effect.void
     client.stateNow = name
     Stats.flushMetrics(client)

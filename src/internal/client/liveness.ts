@@ -9,7 +9,7 @@ import { JetSocketEvent } from "../../JetSocketEvent.js"
 import type { Client } from "../client.js"
 import * as Codec from "../codec.js"
 import { afterIo } from "../defer.js"
-import { ClientMetrics } from "../metrics.js"
+import { metricsOf } from "../metrics.js"
 import * as Options from "../options.js"
 import type { Conn } from "./conn.js"
 import * as Close from "./close.js"
@@ -28,7 +28,7 @@ export const onPong = (client: Client<any>, conn: Conn): void => {
   conn.pingSentAt = undefined
   const latency = Duration.nanos(client.env.clock.unsafeCurrentTimeNanos() - sentAt)
   Stats.latencies(client).record(latency)
-  ;(client.metrics ??= new ClientMetrics(client.currentUrl)).latency(latency)
+  metricsOf(client).latency(latency)
   const waiters = conn.pongWaiters
   conn.pongWaiters = undefined
   if (waiters !== undefined) for (const waiter of waiters) Deferred.unsafeDone(waiter, Exit.void)

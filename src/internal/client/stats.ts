@@ -2,7 +2,7 @@ import * as Duration from "effect/Duration"
 import type * as JetSocket from "../../JetSocket.js"
 import type { Client } from "../client.js"
 import { LatencyRecorder } from "../latency.js"
-import { ClientMetrics } from "../metrics.js"
+import { metricsOf } from "../metrics.js"
 
 /** Figures: the `stats` snapshot, and the flush of the plain counters to Effect `Metric`s. */
 
@@ -11,7 +11,7 @@ export const flushMetrics = (client: Client<any>): void => {
   client.lastMetricsFlush = client.elapsed()
   // Nothing happened yet (an idle client): no metrics state to keep.
   if (client.metrics === undefined && client.messagesSent + client.messagesReceived + client.reconnects + client.validationErrors === 0 && droppedSoFar(client) === 0) return
-  ;(client.metrics ??= new ClientMetrics(client.currentUrl)).flush(client)
+  metricsOf(client).flush()
 }
 
 /** Messages the overflow policy dropped so far. */
