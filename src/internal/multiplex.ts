@@ -325,7 +325,6 @@ export const make = (
         Effect.gen(function*() {
           yield* Options.check(Options.subscription(subscribeOptions))
           const latch = yield* Effect.makeLatch(true)
-          const runtime = yield* Effect.runtime<never>()
           const schema = subscribeOptions?.schema
           const sub = new Sub(
             channel,
