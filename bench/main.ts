@@ -9,7 +9,7 @@ import { feedMessage } from "./blaster.js"
 
 const quick = process.argv.includes("--quick")
 const only = process.argv.find((a) => a.startsWith("--only="))?.slice(7).split(",")
-/** `--workloads=feed,echo,large,memory,multiplex,scale,restart`: run only these (all by default). */
+/** `--workloads=feed,echo,large,fresh,memory,multiplex,scale,restart`: run only these (all by default). */
 const workloads = process.argv.find((a) => a.startsWith("--workloads="))?.slice(12).split(",")
 const runs = (workload: string) => workloads === undefined || workloads.includes(workload)
 /**
@@ -273,6 +273,46 @@ const multiplex = async (port: number) => {
   }
 }
 
+/**
+ * The feed as a user measures a client on its own (bench/fresh.ts): each client in a fresh process,
+ * one connection of FEED_N messages, no warm-up; and a second connection in that process, warm.
+ * The contenders alternate (the order rotates every run), so a slow phase of the machine hits all.
+ */
+const fresh = async (port: number) => {
+  const names = active.map((c) => c.name).filter((n) => n === "raw ws" || n === "jetsocket" || n === baselineName || n === floorName)
+  const feedBytes = feedMessage(120).length
+  for (const consumer of ["runForEach", "runForEachChunk", "runDrain"] as const) {
+    for (let run = 0; run < RUNS; run++) {
+      for (let i = 0; i < names.length; i++) {
+        const name = names[(i + run) % names.length]!
+        const lib = libOf(name)
+        const r = await withTimeout(
+          runChild<{ coldMs: number; warmMs: number }>(`${lib.build}fresh.mjs`, [lib.name, String(port), String(FEED_N), consumer]),
+          120_000,
+          `${name} fresh ${consumer}`
+        )
+        // raw ws parses each message and reads a field whatever the Stream consumer (runDrain: parses only)
+        const what = consumer === "runDrain" ? "Stream.runDrain" : `Stream.${consumer}, a field`
+        record(`feed ${feedBytes} B JSON, fresh process, cold (${what})`, name, FEED_N / (r.coldMs / 1000), "msgs/s", true)
+        record(`feed ${feedBytes} B JSON, fresh process, 2nd connection (${what})`, name, FEED_N / (r.warmMs / 1000), "msgs/s", true)
+      }
+    }
+  }
+  // raw ws after the other contenders' feeds ran in its process (as in the in-process rows, which
+  // share one process): beside its 2nd connection in a process of its own, above.
+  const others = active.filter((c) => c.name !== "raw ws" && (c.feed || c.feedEach) && c.name !== baselineName).map((c) => c.name)
+  if (names.includes("raw ws") && others.length > 0) {
+    for (let run = 0; run < RUNS; run++) {
+      const r = await withTimeout(
+        runChild<{ coldMs: number; warmMs: number }>(`${build}fresh.mjs`, ["raw ws", String(port), String(FEED_N), "runForEach", others.join(",")]),
+        300_000,
+        "raw ws after the others"
+      )
+      record(`feed ${feedBytes} B JSON, raw ws after the other contenders in its process (a field)`, "raw ws", FEED_N / (r.warmMs / 1000), "msgs/s", true)
+    }
+  }
+}
+
 /** Runs a bundled child script and parses the JSON line it prints last. */
 const runChild = <R>(script: string, args: ReadonlyArray<string>): Promise<R> =>
   new Promise<string>((resolve, reject) => {
@@ -365,6 +405,7 @@ const main = async () => {
   const { child, port } = await spawnBlaster()
   try {
     await throughput(port)
+    if (runs("fresh")) await fresh(port)
     if (runs("memory")) await memory(port)
     if (runs("multiplex")) await multiplex(port).catch((e) => console.error("multiplex bench skipped:", String(e)))
     if (runs("scale")) await scale(port)

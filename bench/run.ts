@@ -20,7 +20,7 @@ const repo = path.resolve(dir, "..")
 // inside node_modules (git-ignored) so the bundle still resolves the external packages
 const out = fileURLToPath(new URL("../node_modules/.cache/jetsocket-bench/", import.meta.url))
 /** The bundles: main and what it runs in child processes or imports by path (also for the baseline). */
-const entries = ["memory", "restart", "multiplex", "scale"] as const
+const entries = ["memory", "restart", "multiplex", "scale", "fresh"] as const
 
 const bundle = (from: string, to: string, names: ReadonlyArray<string>) =>
   esbuild.build({

@@ -1,20 +1,22 @@
 /**
  * Bounded buffers and their overflow policies.
  *
- * The receive buffer between the socket and `messages` is a bounded Effect
- * `Queue`, made with the queue strategy its overflow policy maps to:
+ * The receive buffer between the socket and `messages` is an Effect
+ * `Mailbox` (what `Queue` becomes in Effect 4), made with the strategy its
+ * overflow policy maps to; the socket callback offers with `unsafeOffer`,
+ * which applies that strategy itself:
  *
- * | policy           | strategy      | when full                                               |
- * |------------------|---------------|---------------------------------------------------------|
- * | `"drop_oldest"`  | sliding       | the oldest message is evicted and counted               |
- * | `"drop_newest"`  | dropping      | the incoming message is discarded and counted           |
- * | `"error"`        | dropping      | `messages` fails with `BufferOverflowError { capacity }`|
- * | `"backpressure"` | back-pressure | socket reading pauses until there is room (lossless)    |
+ * | policy           | strategy | when full                                                            |
+ * |------------------|----------|----------------------------------------------------------------------|
+ * | `"drop_oldest"`  | sliding  | the Mailbox evicts the oldest message (counted)                      |
+ * | `"drop_newest"`  | dropping | the Mailbox refuses the incoming message (counted)                   |
+ * | `"error"`        | dropping | the refusal ends the stream with `BufferOverflowError { capacity }`  |
+ * | `"backpressure"` | suspend  | reading pauses while the Mailbox's suspending offer waits (lossless) |
  *
  * The default is `"backpressure"`: nothing is lost unless the user opts into
  * dropping, and memory stays bounded because the socket stops being read.
- * (What the socket had already parsed when the queue filled up is kept, in
- * order, beside it and moved in as room appears: at most one socket read.)
+ * (What the socket had already parsed when the Mailbox filled up waits, in
+ * order, in that suspending offer: at most one socket read.)
  *
  * Drops are counted (`stats.dropped`) and reported as coalesced
  * `BufferOverflow { dropped, policy }` events, one per burst. See
@@ -89,9 +91,8 @@ export interface ReplayConfig<A = any> {
 export const defaults = { capacity: 1000, overflowPolicy: "backpressure" as OverflowPolicy } as const
 
 /**
- * The name of the Effect queue strategy each policy's buffer is made with
- * (`"suspend"`: `Queue.backPressureStrategy()`, `"sliding"`:
- * `Queue.slidingStrategy()`, `"dropping"`: `Queue.droppingStrategy()`).
+ * The Effect `Mailbox` strategy each policy's buffer is made with
+ * (`Mailbox.make({ capacity, strategy })`).
  *
  * @since 0.1.0
  * @category getters
@@ -120,7 +121,7 @@ export const resolve = <A>(option: number | BufferConfig<A> | undefined): {
 }
 
 /**
- * A bounded receive buffer (an Effect `Queue` with the policy's strategy),
+ * A bounded receive buffer (an Effect `Mailbox` with the policy's strategy),
  * fed synchronously from a socket callback and drained by `recv` or as a
  * `Stream`. Used by the client and by each multiplexed subscription.
  *

@@ -87,6 +87,14 @@ describe("bench (quick)", () => {
     for (const consumer of ["runDrain", "runForEach, a field", "runForEachChunk, a field"]) {
       expect(contendersOf(`feed 120 B JSON (Stream.${consumer})`)).toEqual(expect.arrayContaining(["jetsocket", "raw ws", floor]))
     }
+    // the feed as a user measures it: each client in a fresh process, cold and on a 2nd connection
+    for (const consumer of ["runDrain", "runForEach, a field", "runForEachChunk, a field"]) {
+      for (const when of ["cold", "2nd connection"]) {
+        expect(contendersOf(`feed 120 B JSON, fresh process, ${when} (Stream.${consumer})`))
+          .toEqual(expect.arrayContaining(["jetsocket", "raw ws", floor]))
+      }
+    }
+    expect(contendersOf("feed 120 B JSON, raw ws after the other contenders in its process (a field)")).toEqual(["raw ws"])
     expect(contendersOf("echo 32 B p99")).toEqual(expect.arrayContaining(["jetsocket", "raw ws", floor, "raw ws in Effect (floor)"]))
     expect(results.rows.find((r) => r.workload === "echo 8 KiB p50" && r.contender === "jetsocket")?.ratioToFloor).toBeGreaterThan(0)
     expect(contendersOf("memory/idle conn heap (200, each connect its own runPromise)")).toEqual(["jetsocket", "raw ws"])

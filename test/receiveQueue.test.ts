@@ -1,9 +1,8 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Fiber, Option, Queue, Stream } from "effect"
+import { Chunk, Effect, Either, Fiber, Mailbox, Option, Stream } from "effect"
 import { BufferOverflowError } from "../src/JetSocketError.js"
 import * as MessageBuffer from "../src/MessageBuffer.js"
-import { queueOf } from "../src/internal/receiveBuffer.js"
-import { queueStrategy } from "../src/internal/receiveQueue.js"
+import { mailboxOf } from "../src/internal/receiveBuffer.js"
 
 const policies: ReadonlyArray<MessageBuffer.OverflowPolicy> = ["backpressure", "drop_oldest", "drop_newest", "error"]
 
@@ -15,76 +14,98 @@ const settle = Effect.gen(function*() {
   for (let i = 0; i < 5; i++) yield* Effect.yieldNow()
 })
 
+/** White box: what Effect's Mailbox holds and who waits on it. */
+interface MailboxInside {
+  readonly strategy: string
+  readonly state: { readonly takers?: ReadonlySet<unknown>; readonly offers?: ReadonlySet<unknown> }
+}
+const inside = (buffer: MessageBuffer.ReceiveBuffer<any, any>) => mailboxOf(buffer) as unknown as MailboxInside
+
+/** The messages the Mailbox itself holds, in order (taken without the buffer's help). */
+const held = (buffer: MessageBuffer.ReceiveBuffer<any, any>) =>
+  Effect.map(mailboxOf(buffer).takeAll, ([messages]) => Chunk.toReadonlyArray(messages))
+
+/** An Effectful `Mailbox.offer` of `n` to the buffer's Mailbox completed with `false` without waiting. */
+const refusedAtOnce = (buffer: MessageBuffer.ReceiveBuffer<number, any>, n: number) =>
+  Effect.gen(function*() {
+    const offerer = yield* Effect.fork(mailboxOf(buffer).offer(n))
+    yield* settle
+    const result = yield* Fiber.poll(offerer)
+    if (Option.isNone(result)) yield* Fiber.interrupt(offerer)
+    return Option.isSome(result) && result.value._tag === "Success" && result.value.value === false
+  })
+
 const full = (policy: MessageBuffer.OverflowPolicy, capacity = 3) => {
   const buffer = MessageBuffer.make<number, string>({ capacity, policy })
   for (let n = 1; n <= capacity; n++) buffer.offer(n)
-  return { buffer, queue: queueOf(buffer) as Queue.Queue<number> }
+  return buffer
 }
 
-describe("receive buffers are Effect Queues with the strategy the overflow policy maps to", () => {
-  it("every policy's buffer is a Queue; the strategy is backpressure → back-pressure, drop_oldest → sliding, drop_newest and error → dropping", () => {
+describe("receive buffers are Effect Mailboxes with the strategy the overflow policy maps to", () => {
+  it("every policy's buffer is a Mailbox made with its strategy: backpressure → suspend, drop_oldest → sliding, drop_newest and error → dropping", () => {
+    const expected = { backpressure: "suspend", drop_oldest: "sliding", drop_newest: "dropping", error: "dropping" }
     for (const policy of policies) {
-      expect(Queue.isQueue(queueOf(MessageBuffer.make<number, string>({ capacity: 2, policy })))).toBe(true)
+      const buffer = MessageBuffer.make<number, string>({ capacity: 2, policy })
+      expect(Mailbox.isMailbox(mailboxOf(buffer))).toBe(true)
+      expect(inside(buffer).strategy).toBe(expected[policy])
+      expect(MessageBuffer.strategy(policy)).toBe(expected[policy])
     }
-    const kind = (strategy: Queue.Strategy<unknown>) => Object.getPrototypeOf(strategy)
-    expect(kind(queueStrategy("backpressure"))).toBe(kind(Queue.backPressureStrategy()))
-    expect(kind(queueStrategy("drop_oldest"))).toBe(kind(Queue.slidingStrategy()))
-    expect(kind(queueStrategy("drop_newest"))).toBe(kind(Queue.droppingStrategy()))
-    expect(kind(queueStrategy("error"))).toBe(kind(Queue.droppingStrategy()))
-    // three different strategies
-    expect(new Set(policies.map((p) => kind(queueStrategy(p)))).size).toBe(3)
   })
 
-  it.effect("backpressure: an Effectful Queue.offer on a full buffer suspends until a recv makes room; nothing is lost", () =>
+  it.effect("backpressure: the offer the full Mailbox refused waits in the Mailbox's own suspending offer until a recv makes room; nothing is lost", () =>
     Effect.gen(function*() {
-      const { buffer, queue } = full("backpressure")
-      const offerer = yield* Effect.fork(Queue.offer(queue, 4))
-      yield* settle
-      expect(Option.isNone(yield* Fiber.poll(offerer))).toBe(true)
+      const log: Array<string> = []
+      const buffer = MessageBuffer.make<number, string>({
+        capacity: 3,
+        policy: "backpressure",
+        onPause: () => log.push("pause"),
+        onResume: () => log.push("resume")
+      })
+      for (let n = 1; n <= 4; n++) expect(buffer.offer(n)).toBe(true)
+      // 1..3 fill the Mailbox; 4 waits in a suspended Mailbox offer (registered with the Mailbox itself)
+      expect(inside(buffer).state.offers?.size).toBe(1)
+      expect(log).toEqual(["pause"])
       expect(yield* buffer.recv(() => "ended")).toBe(1)
-      expect(yield* Fiber.join(offerer)).toBe(true)
+      // the take made room: the Mailbox moved 4 in and completed the offer
+      expect(inside(buffer).state.offers?.size).toBe(0)
       buffer.end()
       expect(yield* drain(buffer)).toEqual([2, 3, 4])
       expect(buffer.dropped()).toBe(0)
+      expect(log).toEqual(["pause", "resume"])
     }))
 
-  it.effect("drop_oldest (sliding): a full buffer takes the new message and evicts the oldest, from the socket and from Queue.offer", () =>
+  it.effect("drop_oldest (sliding): the Mailbox takes the new message and evicts the oldest", () =>
     Effect.gen(function*() {
-      const { buffer, queue } = full("drop_oldest")
-      expect(buffer.offer(4)).toBe(true) // the socket's synchronous offer
-      expect(yield* Queue.offer(queue, 5)).toBe(true)
+      const buffer = full("drop_oldest")
+      expect(buffer.offer(4)).toBe(true)
+      expect(buffer.offer(5)).toBe(true)
       expect(buffer.dropped()).toBe(2)
-      buffer.end()
-      expect(yield* drain(buffer)).toEqual([3, 4, 5])
+      expect(buffer.size()).toBe(3)
+      expect(yield* held(buffer)).toEqual([3, 4, 5])
     }))
 
-  it.effect("drop_newest (dropping): a full buffer refuses at once, from the socket and from Queue.offer, and keeps the oldest", () =>
+  it.effect("drop_newest (dropping): the Mailbox refuses at once and keeps the oldest", () =>
     Effect.gen(function*() {
-      const { buffer, queue } = full("drop_newest")
+      const buffer = full("drop_newest")
       expect(buffer.offer(4)).toBe(false)
-      const offerer = yield* Effect.fork(Queue.offer(queue, 5))
-      yield* settle
-      const result = yield* Fiber.poll(offerer)
-      expect(Option.isSome(result) && result.value._tag === "Success" && result.value.value).toBe(false)
+      expect(buffer.offer(5)).toBe(false)
       expect(buffer.dropped()).toBe(2)
-      buffer.end()
-      expect(yield* drain(buffer)).toEqual([1, 2, 3])
+      // the Mailbox's own Effectful offer is refused at once too (a "suspend" Mailbox would wait)
+      expect(yield* refusedAtOnce(buffer, 6)).toBe(true)
+      expect(yield* held(buffer)).toEqual([1, 2, 3])
     }))
 
-  it.effect("error (dropping + BufferOverflowError): a full buffer refuses at once and reports the overflow; the stream drains, then fails with { capacity }", () =>
+  it.effect("error (dropping + BufferOverflowError): the Mailbox refuses at once and the refusal reports the overflow; the stream drains, then fails with { capacity }", () =>
     Effect.gen(function*() {
       let overflows = 0
       const buffer = MessageBuffer.make<number, BufferOverflowError>({ capacity: 2, policy: "error", onOverflow: () => overflows++ })
-      const queue = queueOf(buffer) as Queue.Queue<number>
       buffer.offer(1)
       buffer.offer(2)
-      const offerer = yield* Effect.fork(Queue.offer(queue, 3))
-      yield* settle
-      const result = yield* Fiber.poll(offerer)
-      expect(Option.isSome(result) && result.value._tag === "Success" && result.value.value).toBe(false)
-      expect(buffer.offer(4)).toBe(false)
+      expect(buffer.offer(3)).toBe(false)
       expect(overflows).toBe(1)
       expect(buffer.dropped()).toBe(0)
+      expect(yield* refusedAtOnce(buffer, 4)).toBe(true)
+      expect(inside(buffer).state.offers?.size ?? 0).toBe(0)
       buffer.fail(new BufferOverflowError({ capacity: 2, buffer: "receive" }))
       const seen: Array<number> = []
       const run = yield* buffer.stream.pipe(Stream.runForEach((n) => Effect.sync(() => seen.push(n))), Effect.either)
@@ -92,34 +113,33 @@ describe("receive buffers are Effect Queues with the strategy the overflow polic
       expect(Either.isLeft(run) && run.left).toMatchObject({ _tag: "BufferOverflowError", capacity: 2 })
     }))
 
-  it.effect("what Queue.offer puts in reaches recv and the stream like a socket message, in order", () =>
+  it.effect("a recv waiting on the empty Mailbox is woken by the next offer", () =>
     Effect.gen(function*() {
       const buffer = MessageBuffer.make<number, string>({ capacity: 10, policy: "backpressure" })
-      const queue = queueOf(buffer) as Queue.Queue<number>
       const waiting = yield* Effect.fork(buffer.recv(() => "ended"))
       yield* settle
-      yield* Queue.offer(queue, 1)
+      expect(Option.isNone(yield* Fiber.poll(waiting))).toBe(true)
+      expect(inside(buffer).state.takers?.size).toBe(1)
+      buffer.offer(1)
       expect(yield* Fiber.join(waiting)).toBe(1)
       buffer.offer(2)
-      yield* Queue.offer(queue, 3)
+      buffer.offer(3)
       buffer.end()
       expect(yield* drain(buffer)).toEqual([2, 3])
     }))
 
-  it.effect("an interrupted recv leaves no Queue taker behind (Queue.size back to 0); the stream's wait is not a Queue taker", () =>
+  it.effect("an interrupted recv or stream leaves no Mailbox taker behind", () =>
     Effect.gen(function*() {
       const buffer = MessageBuffer.make<number, string>({ capacity: 10, policy: "backpressure" })
-      const queue = queueOf(buffer)
       for (let i = 0; i < 50; i++) {
         const single = yield* Effect.fork(buffer.recv(() => "ended"))
         const chunk = yield* Effect.fork(Stream.runHead(buffer.stream))
         yield* settle
-        // recv waits in Queue.take: a waiting taker counts as -1 in a Queue's size
-        expect(yield* Queue.size(queue)).toBe(-1)
+        expect(inside(buffer).state.takers?.size).toBe(2)
         yield* Fiber.interrupt(single)
         yield* Fiber.interrupt(chunk)
       }
-      expect(yield* Queue.size(queue)).toBe(0)
+      expect(inside(buffer).state.takers?.size).toBe(0)
       buffer.offer(7)
       expect(yield* buffer.recv(() => "ended")).toBe(7)
     }))
@@ -135,5 +155,15 @@ describe("receive buffers are Effect Queues with the strategy the overflow polic
       expect(yield* Effect.flip(Fiber.join(streamRun))).toBe("boom")
       expect(yield* Effect.flip(buffer.recv(() => "ended"))).toBe("boom")
       expect(buffer.offer(1)).toBe(false)
+    }))
+
+  it.effect("the end asked for while a backpressure offer waits comes after everything that offer holds", () =>
+    Effect.gen(function*() {
+      const buffer = MessageBuffer.make<number, string>({ capacity: 2, policy: "backpressure" })
+      for (let n = 1; n <= 6; n++) buffer.offer(n)
+      buffer.end()
+      expect(buffer.offer(7)).toBe(false)
+      expect(yield* drain(buffer)).toEqual([1, 2, 3, 4, 5, 6])
+      expect(yield* Effect.flip(buffer.recv(() => "ended"))).toBe("ended")
     }))
 })

@@ -7,7 +7,7 @@
 //
 //   npx esbuild bench/probes/mux-inprocess.ts --bundle --platform=node --format=esm --packages=external --outfile=/tmp/mux-inprocess.mjs
 //   node /tmp/mux-inprocess.mjs [rounds=5] [perTurn=1300] [turns=300] [rows=jet,queue,raw]
-import { Channel, Effect, Queue, Stream } from "effect"
+import { Effect, Queue, Stream } from "effect"
 import * as MessageBuffer from "../../src/MessageBuffer.js"
 
 const [roundsS = "5", perTurnS = "1300", turnsS = "300", rowsS = "jet,queue,raw"] = process.argv.slice(2)
@@ -110,27 +110,7 @@ const jetChunk = () =>
     return ((cpuNow() - t0) * 1e6) / N
   }))
 
-/** Experiment: the stream as a channel that polls the backing synchronously (Channel.suspend), waiting only when empty. */
-const syncStream = (b: any): Stream.Stream<Tick> => {
-  const backing = b.backing
-  const wait = backing.awaitItems(Effect.void)
-  const loop: Channel.Channel<any, unknown, never, unknown, void, unknown> = Channel.suspend(() => {
-    const items = backing.pollUpTo(Number.POSITIVE_INFINITY)
-    if (items.length > 0) return Channel.flatMap(Channel.write(items), () => loop)
-    return Channel.flatMap(Channel.fromEffect(wait), () => loop)
-  })
-  return Stream.fromChannel(loop)
-}
-const jetSync = () =>
-  Effect.runPromise(Effect.gen(function*() {
-    const buffers = Array.from({ length: CHANNELS }, () => MessageBuffer.make<Tick, string>({ capacity: 1000, policy: "backpressure" }))
-    const t0 = cpuNow()
-    produce((m) => void buffers[m.channel]!.offer(m))
-    yield* Effect.forEach(buffers, (b) => consume(syncStream(b)), { concurrency: "unbounded", discard: true })
-    return ((cpuNow() - t0) * 1e6) / N
-  }))
-
-const rows: Record<string, () => Promise<number>> = { jet, queue, raw, fiber, jetChunk, jetSync }
+const rows: Record<string, () => Promise<number>> = { jet, queue, raw, fiber, jetChunk }
 const names = rowsS.split(",")
 const results: Record<string, Array<number>> = {}
 for (const name of names) await rows[name]!() // warm up

@@ -16,10 +16,10 @@ import { JetSocketEvent } from "../JetSocketEvent.js"
 import * as MessageBuffer from "../MessageBuffer.js"
 import * as Transport from "../Transport.js"
 import * as Codec from "./codec.js"
-import { Deque } from "./deque.js"
 import { LatencyRecorder } from "./latency.js"
 import { ClientMetrics } from "./metrics.js"
 import * as Options from "./options.js"
+import type { SendQueue } from "./sendQueue.js"
 import * as SharedRuntime from "./sharedRuntime.js"
 import * as Ticker from "./ticker.js"
 import * as Close from "./client/close.js"
@@ -105,7 +105,7 @@ export class Client<A> implements JetSocket.JetSocket<A> {
   currentUrl: string
   current: Conn | undefined
   /** Sends waiting for a connection (made on the first one that has to wait). */
-  queuedSends: Deque<Outbound.Queued> | undefined
+  queuedSends: SendQueue<Outbound.Queued> | undefined
   // Made on first use: an idle connection should cost little more than its socket (see docs/performance.md).
   pending: Set<PendingRequest> | undefined
   /** The `onConnect` hooks (made by the first). */
@@ -187,10 +187,6 @@ export class Client<A> implements JetSocket.JetSocket<A> {
     this.heartbeat = Heartbeat.resolve(options.heartbeat)
     // Validated now (a bad capacity fails the connect), kept only as the buffer made on first use.
     const bufferConfig = MessageBuffer.resolve(options.buffer)
-    // Read from the options when needed (not kept per client), decoded now so that a bad one fails the connect.
-    void this.closeTimeout
-    void this.connectTimeout
-    void this.maxAge
     const dedup = bufferConfig.dedup
     this.isDuplicate = dedup === undefined ? undefined : duplicates(dedup.key, MessageBuffer.makeDedupWindow(dedup.window))
     this.currentUrl = typeof urlOption === "string" ? urlOption : "<dynamic>"

@@ -141,7 +141,7 @@ export class ClientMetrics {
       this.moveGauges(0, 0, 0)
       this.gaugeTags = tags
     }
-    this.moveGauges(buffer?.size() ?? 0, buffer?.capacity ?? 0, closed ? 0 : client.queuedSends?.length ?? 0)
+    this.moveGauges(buffer?.size() ?? 0, buffer?.capacity ?? 0, closed ? 0 : client.queuedSends?.size() ?? 0)
   }
 
   private moveGauges(bufferMessages: number, bufferCapacity: number, sendQueueMessages: number): void {

@@ -31,8 +31,8 @@ import { ownedBy } from "./telemetryLabels.js"
 /** @internal */
 export const TypeId: unique symbol = Symbol.for("jetsocket/Multiplex")
 
-const DEFAULT_QUEUE_SIZE = 1000
-const UNROUTED_CAPACITY = 1000
+/** Messages no subscription takes, kept for `unrouted` (a sliding hub): as many as a receive buffer holds by default. */
+const UNROUTED_CAPACITY = MessageBuffer.defaults.capacity
 
 /**
  * One subscriber of a channel: its own bounded queue, or (`mux.runForEach`)
@@ -329,8 +329,9 @@ export const make = (
           const sub = new Sub(
             channel,
             MessageBuffer.make<unknown, JetSocketError>({
-              capacity: subscribeOptions?.queueSize ?? queueSize ?? DEFAULT_QUEUE_SIZE,
+              capacity: subscribeOptions?.queueSize ?? queueSize ?? MessageBuffer.defaults.capacity,
               policy: subscribeOptions?.overflowPolicy ?? overflowPolicy ?? MessageBuffer.defaults.overflowPolicy,
+              runtime,
               onPause: () => latch.unsafeClose(),
               onResume: () => latch.unsafeOpen(),
               onOverflow: () => removeAfterOverflow(sub)

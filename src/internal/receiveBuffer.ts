@@ -1,13 +1,27 @@
+import * as Cause from "effect/Cause"
 import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
+import * as Exit from "effect/Exit"
+import * as Mailbox from "effect/Mailbox"
+import * as Runtime from "effect/Runtime"
+import * as Scheduler from "effect/Scheduler"
 import * as Stream from "effect/Stream"
 import type { OverflowPolicy } from "../MessageBuffer.js"
-import { END, endChunk, Failure, queueStrategy, ReceiveBacking } from "./receiveQueue.js"
 
-/** @internal */
+/**
+ * The receive buffer, in one module: the overflow policy and the Effect
+ * `Mailbox` strategy it maps to, the bound, per-message failures, the end and
+ * the failure of the stream, and the dedup window. The client and every
+ * multiplexed subscription use it.
+ */
+
+/**
+ * The Effect `Mailbox` strategy each overflow policy is made with: the one
+ * definition of the mapping.
+ *
+ * @internal
+ */
 export const strategyOf = (policy: OverflowPolicy): "sliding" | "dropping" | "suspend" => {
   switch (policy) {
     case "drop_oldest":
@@ -20,23 +34,44 @@ export const strategyOf = (policy: OverflowPolicy): "sliding" | "dropping" | "su
   }
 }
 
+/**
+ * The scheduler a receive buffer's Mailbox wakes its waiting consumers with
+ * (its only use of one): on Node, one batch per event-loop turn, run with
+ * `setImmediate` once the turn's I/O is processed, shared by every buffer. A
+ * consumer so takes every socket read of the turn as one chunk, and a
+ * multiplexer's subscriptions are woken once per turn, not once per read
+ * (libuv hands a busy socket's data over in several reads per turn: with a
+ * wake-up per read, 100 subscriptions took chunks of a few messages each,
+ * half the throughput, docs/performance.md). Where there is no
+ * `setImmediate` (browsers, whose `setTimeout(0)` is clamped) the runtime's
+ * own scheduler (microtasks) is kept.
+ */
+const wakeScheduler: Scheduler.Scheduler | undefined = typeof globalThis.setImmediate === "function"
+  ? Scheduler.makeBatched((runBatch) => void globalThis.setImmediate(runBatch))
+  : undefined
+
 /** @internal */
 export interface ReceiveBufferOptions<E> {
   readonly capacity: number
   readonly policy: OverflowPolicy
-  /** Messages were dropped by a dropping policy. */
+  /**
+   * The runtime the backpressure offer runs in (the user's; the default
+   * runtime when not given, for a buffer used on its own).
+   */
+  readonly runtime?: Runtime.Runtime<never>
+  /** A message was dropped by the `"drop_oldest"` or `"drop_newest"` policy. */
   readonly onDrop?: (count: number) => void
-  /** The buffer is full under the `"error"` policy. */
+  /** The Mailbox refused a message under the `"error"` policy. */
   readonly onOverflow?: () => void
-  /** Backpressure: the buffer reached capacity; stop reading. */
+  /** Backpressure: the Mailbox is full (an offer may wait); stop reading. */
   readonly onPause?: () => void
-  /** Backpressure: the consumer made room; read again. */
+  /** Backpressure: the waiting offer completed and the buffer is down to half; read again. */
   readonly onResume?: () => void
   /** Called after each chunk the consumer takes (metrics, bookkeeping). */
   readonly onTake?: (count: number) => void
   /**
    * Turns what was offered into what consumers get, as they take it (see
-   * `decodeOnTake` in the client): the value, a {@link failure}, or
+   * `decodeTaken` in the client): the value, a {@link failure}, or
    * {@link skip} to leave the item out.
    */
   readonly decode?: (item: unknown) => unknown
@@ -48,6 +83,15 @@ export interface ReceiveBufferOptions<E> {
 /** @internal What `decode` returns to leave an item out. */
 export const skip: unique symbol = Symbol.for("jetsocket/ReceiveBuffer/skip")
 
+/**
+ * A per-message failure (e.g. a message that did not decode), queued in line
+ * with the messages. It fails the take that reaches it; the next take
+ * continues after it, so one bad message does not end the connection.
+ */
+class Failure<E> {
+  constructor(readonly error: E) {}
+}
+
 /** @internal What `decode` returns for an item that fails the stream run reaching it. */
 export const failure = <E>(error: E): unknown => new Failure(error)
 
@@ -55,7 +99,7 @@ export const failure = <E>(error: E): unknown => new Failure(error)
 export interface ReceiveBuffer<A, E> {
   readonly capacity: number
   readonly policy: OverflowPolicy
-  /** Offers a message; `false` when it was not accepted (dropped or overflow). */
+  /** Offers a message; `false` when it was not accepted (dropped, refused, or the buffer ended). */
   readonly offer: (message: A) => boolean
   /** Queues a per-message failure, delivered in order. */
   readonly offerFailure: (error: E) => void
@@ -63,9 +107,9 @@ export interface ReceiveBuffer<A, E> {
   readonly end: () => void
   /** Ends the buffer with an error: consumers drain what is left, then fail. */
   readonly fail: (error: E) => void
+  /** Messages held: in the Mailbox, in the waiting backpressure offer, and put back after a failure. */
   readonly size: () => number
   readonly dropped: () => number
-  readonly isDone: () => boolean
   /**
    * The next message. Once the buffer has ended and is drained, fails with
    * the error it ended with, or with `onEnd()` when it ended cleanly.
@@ -76,57 +120,129 @@ export interface ReceiveBuffer<A, E> {
 }
 
 /**
- * The receive buffer: an Effect `Queue` (`Queue.make` over our
- * {@link ReceiveBacking}, with the strategy the overflow policy maps to, see
- * {@link queueStrategy}), filled synchronously by the transport callback with
- * `unsafeOffer` and drained by Effect consumers with `Queue.take` (`recv`)
- * and `Queue.takeAll` (the stream, woken by the backing once per event-loop
- * turn: see `ReceiveBacking.awaitItems`).
+ * The receive buffer: an Effect `Mailbox` made with the strategy the
+ * overflow policy maps to ({@link strategyOf}), filled synchronously by the
+ * transport callback with `unsafeOffer`, which applies the strategy itself:
+ * `"sliding"` evicts the oldest, `"dropping"` refuses (`"drop_newest"` counts
+ * it, `"error"` reports the overflow, which the owner answers with `fail`),
+ * and `"suspend"` refuses at capacity: backpressure. Reading is paused once
+ * the Mailbox is full; what the socket had already parsed is offered with the
+ * Mailbox's own suspending `offerAll`, in a fiber of the user's runtime, and
+ * reading resumes once that offer has completed and consumers have taken the
+ * buffer down to half (hysteresis: not a pause and a resume per socket read).
  *
- * Effect's Queue hands an offer straight to a waiting taker, else to the
- * backing, whose `offer` applies the policy (evict, refuse and count, or, for
- * `"backpressure"`, pause the socket at capacity). Per-message failures and
- * the end travel in the queue, in line with the messages: a take that reaches
- * a failure fails; the end is sticky, so every taker sees it once the
- * messages before it are taken.
+ * Consumers take with `Mailbox.take` (`recv`) and `Mailbox.takeAll` (the
+ * stream); the Mailbox wakes them (one scheduler task per burst of offers)
+ * and delivers its end or failure after every message offered before it.
  *
- * Not a `Mailbox`: a mailbox wakes its takers through a scheduler task per
- * offer burst, which costs a one-at-a-time reader (`recv`, request/reply) a
- * few microseconds per message (measured, docs/performance.md).
+ * Invariants:
+ * - `held` is the number of items offered and accepted and not yet taken by
+ *   a consumer: the Mailbox's, the waiting offer's (`spill`), and `carry`.
+ * - `spill` is defined exactly while a backpressure offer runs; while it is,
+ *   new items join it (in order, behind the waiting ones) and an end waits in
+ *   `ending`, so that it comes after them.
+ * - `carry` holds what a taken batch had after a per-message failure: the
+ *   next take delivers it before the Mailbox's (the Mailbox has no way to
+ *   put items back in front).
  */
 class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
   readonly capacity: number
   readonly policy: OverflowPolicy
-  readonly backing: ReceiveBacking<E>
-  readonly queue: Queue.Queue<unknown>
-  /** No more offers are accepted. */
+  readonly mailbox: Mailbox.Mailbox<unknown, E>
+  private held = 0
+  private droppedCount = 0
+  /** No more offers are accepted (the buffer ended or failed). */
   private done = false
+  /** The end, once asked for while a backpressure offer runs (applied when it completes). */
+  private ending: Exit.Exit<void, E> | undefined
+  /** Backpressure: items waiting to be offered behind the running offer; defined while it runs. */
+  private spill: Array<unknown> | undefined
+  /** Backpressure: reading is paused. */
+  private paused = false
+  private carry: Array<unknown> = []
 
   constructor(private readonly options: ReceiveBufferOptions<E>) {
     this.capacity = options.capacity
     this.policy = options.policy
-    this.backing = new ReceiveBacking<E>(options)
-    // Synchronous (a Deferred and a few refs): the buffer is made from the socket callback too.
-    this.queue = Effect.runSync(Queue.make<unknown>(this.backing, queueStrategy(options.policy)))
+    // Synchronous: the buffer is made from the socket callback too.
+    const make = Mailbox.make<unknown, E>({ capacity: options.capacity, strategy: strategyOf(options.policy) })
+    this.mailbox = Runtime.runSync(options.runtime ?? Runtime.defaultRuntime)(
+      wakeScheduler === undefined ? make : Effect.withScheduler(make, wakeScheduler)
+    )
   }
 
-  /** Offers a message or a failure marker under the policy. */
+  /** Offers a message or a failure marker; the Mailbox's strategy decides. */
   private put(item: unknown): boolean {
     if (this.done) return false
-    // Backpressure, at capacity: the socket is paused (see ReceiveBacking.push); what it had
-    // already parsed is kept, in order, past the bound. Nothing is ever lost.
-    if (this.policy === "backpressure" && this.backing.size() >= this.capacity) {
-      this.backing.spill(item)
+    if (this.spill !== undefined) {
+      // A backpressure offer waits (reading is paused): what the socket had already parsed queues behind it.
+      this.spill.push(item)
+      this.held++
       return true
     }
-    // While the backing holds items no taker waits: Effect's Queue registers a taker only on
-    // an empty queue, and completes it in the same step if items arrived meanwhile. So the item
-    // goes straight into our backing (its policy applies the same way) without `unsafeOffer`'s
-    // per-offer taker poll and closure (~6-8 % of a 120 B JSON feed, docs/performance.md); on
-    // an empty backing `unsafeOffer` hands it to a waiting taker.
-    if (this.backing.size() > 0 ? this.backing.offer(item) : this.queue.unsafeOffer(item)) return true
-    if (this.policy === "error") this.options.onOverflow?.()
-    return false
+    // Sliding never refuses: it evicts the oldest when full (counted here; `held` does not change).
+    const evicts = this.policy === "drop_oldest" && this.held - this.carry.length >= this.capacity
+    if (this.mailbox.unsafeOffer(item)) {
+      if (evicts) this.drop()
+      else if (++this.held >= this.capacity && this.policy === "backpressure") this.pause()
+      return true
+    }
+    switch (this.policy) {
+      case "backpressure":
+        this.startBackpressure(item)
+        return true
+      case "drop_newest":
+        this.drop()
+        return false
+      case "error":
+        this.options.onOverflow?.()
+        return false
+      case "drop_oldest":
+        return false
+    }
+  }
+
+  private drop(): void {
+    this.droppedCount++
+    this.options.onDrop?.(1)
+  }
+
+  /** The Mailbox refused `item` (full): pause reading and offer it, and what follows, with a suspending offer. */
+  private startBackpressure(item: unknown): void {
+    this.spill = [item]
+    this.held++
+    this.pause()
+    // Starts at once (registers its offer with the Mailbox before returning); runs in the user's runtime.
+    Runtime.runFork(this.options.runtime ?? Runtime.defaultRuntime)(this.offerSpill)
+  }
+
+  /** Offers the waiting items with the Mailbox's suspending `offerAll`, again while more arrived, then ends the spill. */
+  private readonly offerSpill: Effect.Effect<void> = Effect.suspend(() => {
+    const batch = this.spill!
+    if (batch.length === 0) return Effect.sync(() => this.spilled())
+    this.spill = []
+    return Effect.zipRight(this.mailbox.offerAll(batch), this.offerSpill)
+  })
+
+  private spilled(): void {
+    this.spill = undefined
+    if (this.ending !== undefined) this.mailbox.unsafeDone(this.ending)
+    this.maybeResume()
+  }
+
+  /** Backpressure: the Mailbox is full; stop reading (what the socket already parsed will wait in a suspending offer). */
+  private pause(): void {
+    if (this.paused) return
+    this.paused = true
+    this.options.onPause?.()
+  }
+
+  /** Backpressure: resume reading once every waiting item is in the Mailbox and the buffer is down to half. */
+  private maybeResume(): void {
+    if (this.paused && (this.spill === undefined || this.spill.length === 0) && this.held <= this.capacity >>> 1) {
+      this.paused = false
+      this.options.onResume?.()
+    }
   }
 
   offer(message: A): boolean {
@@ -140,108 +256,112 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
   }
 
   end(): void {
-    this.finish(Option.none())
+    this.finish(Exit.void)
   }
 
   fail(error: E): void {
-    this.finish(Option.some(error))
+    this.finish(Exit.fail(error))
   }
 
   /** Ends the buffer after what it holds: the first end wins. */
-  private finish(end: Option.Option<E>): void {
+  private finish(exit: Exit.Exit<void, E>): void {
     if (this.done) return
     this.done = true
-    this.backing.ended = end
-    // The backing keeps the end (sticky, after every message); offering it completes every waiting taker.
-    this.queue.unsafeOffer(END)
+    if (this.spill !== undefined) this.ending = exit
+    else this.mailbox.unsafeDone(exit)
   }
 
   size(): number {
-    return this.backing.size()
+    return this.held
   }
 
   dropped(): number {
-    return this.backing.droppedCount
+    return this.droppedCount
   }
 
-  isDone(): boolean {
-    return this.done
-  }
-
-  /** How a take that reached the end fails. */
-  private endedWith(onEnd: () => E): E {
-    const ended = this.backing.ended!
-    return Option.isSome(ended) ? ended.value : onEnd()
+  /** `count` items were taken from the Mailbox or the carry. */
+  private taken(count: number): void {
+    this.held -= count
+    if (this.paused) this.maybeResume()
   }
 
   recv(onEnd: () => E): Effect.Effect<A, E> {
-    // One description, run as often as the caller likes: `Queue.take` polls the backing
-    // synchronously and suspends only when it is empty.
+    // One description, run as often as the caller likes.
     const options = this.options
-    const take: Effect.Effect<A, E> = Effect.flatMap(Queue.take(this.queue), (item): Effect.Effect<A, E> => {
-      if (item === END) return Effect.fail(this.endedWith(onEnd))
-      if (item instanceof Failure) return Effect.fail(item.error as E)
-      if (options.decodes) {
-        const value = options.decode!(item)
-        if (value === skip) return take // it decoded to nothing (skipped): take the next one
-        if (value instanceof Failure) return Effect.fail(value.error as E)
-        item = value
+    const fromMailbox = Effect.catchIf(
+      this.mailbox.take,
+      Cause.isNoSuchElementException,
+      () => Effect.fail(onEnd())
+    ) as Effect.Effect<unknown, E>
+    const take: Effect.Effect<A, E> = Effect.flatMap(
+      Effect.suspend(() => this.carry.length > 0 ? Effect.succeed(this.carry.shift()) : fromMailbox),
+      (item): Effect.Effect<A, E> => {
+        this.taken(1)
+        if (item instanceof Failure) return Effect.fail(item.error as E)
+        if (options.decodes) {
+          const value = options.decode!(item)
+          if (value === skip) return take // it decoded to nothing (skipped): take the next one
+          if (value instanceof Failure) return Effect.fail(value.error as E)
+          item = value
+        }
+        options.onTake?.(1)
+        return Effect.succeed(item as A)
       }
-      options.onTake?.(1)
-      return Effect.succeed(item as A)
-    })
+    )
     return take
   }
 
-  /** The chunk take, its wait and the stream's channel, made for the first stream. */
+  /** The chunk take and the stream's channel, made for the first stream. */
   private chunkTake: Effect.Effect<Chunk.Chunk<A> | typeof endOfStream, E> | undefined
-  private chunkWait: Effect.Effect<Chunk.Chunk<A> | typeof endOfStream, E> | undefined
   private chunks: Channel.Channel<Chunk.Chunk<A>, unknown, E, unknown, void, unknown> | undefined
 
-  /** The next batch: everything queued (up to a failure), or {@link endOfStream} once ended and drained. */
+  /** The next batch: what was put back after a failure, else everything in the Mailbox; {@link endOfStream} once ended and drained. */
   private get takeChunk(): Effect.Effect<Chunk.Chunk<A> | typeof endOfStream, E> {
-    return this.chunkTake ??= Effect.flatMap(Queue.takeAll(this.queue), (items) => this.deliver(items))
-  }
-
-  /**
-   * Waits for the next message (or the end), then takes again: woken once
-   * the event-loop turn's I/O is processed, the consumer takes every read of
-   * the turn as one chunk (see `ReceiveBacking.awaitItems`).
-   */
-  private get waitChunk(): Effect.Effect<Chunk.Chunk<A> | typeof endOfStream, E> {
-    return this.chunkWait ??= this.backing.awaitItems(this.takeChunk)
+    return this.chunkTake ??= Effect.suspend(() => {
+      if (this.carry.length > 0) {
+        const carried = this.carry
+        this.carry = []
+        return this.deliver(carried)
+      }
+      return Effect.flatMap(this.mailbox.takeAll, ([items]) =>
+        // The Mailbox gives an empty batch only once it is done (cleanly: a failure fails the take).
+        items.length === 0 ? endOfStreamEffect : this.deliver(Chunk.toReadonlyArray(items), items))
+    })
   }
 
   /**
    * Delivers a taken batch: decoded when `decodes` is on (one tight loop over
    * the batch, cheaper than decoding in the socket callback, see
-   * docs/performance.md), cut at its first failure. The failure and what
-   * follows it (not yet decoded) go back in front for the next take.
+   * docs/performance.md), cut at its first failure. What follows the failure
+   * (not yet decoded) is carried to the next take.
    */
-  private deliver(items: Chunk.Chunk<unknown>): Effect.Effect<Chunk.Chunk<A> | typeof endOfStream, E> {
-    const n = items.length
-    if (n === 0) return this.waitChunk
-    if (items === endChunk) {
-      const ended = this.backing.ended!
-      return Option.isSome(ended) ? Effect.fail(ended.value) : endOfStreamEffect
-    }
+  private deliver(
+    taken: ReadonlyArray<unknown>,
+    chunk?: Chunk.Chunk<unknown>
+  ): Effect.Effect<Chunk.Chunk<A> | typeof endOfStream, E> {
+    const n = taken.length
     const options = this.options
-    if (!this.backing.batchHadFailure && !options.decodes) {
-      options.onTake?.(n)
-      return Effect.succeed(items as Chunk.Chunk<A>)
+    this.taken(n)
+    if (!options.decodes) {
+      let i = 0
+      while (i < n && !(taken[i] instanceof Failure)) i++
+      if (i === n) {
+        options.onTake?.(n)
+        return Effect.succeed((chunk ?? Chunk.unsafeFromArray(taken)) as Chunk.Chunk<A>)
+      }
     }
-    const taken = Chunk.toReadonlyArray(items)
     const out: Array<A> = []
     for (let i = 0; i < n; i++) {
       const item = taken[i]
       const value = item instanceof Failure || !options.decodes ? item : options.decode!(item)
       if (value === skip) continue
       if (value instanceof Failure) {
-        if (out.length === 0) {
-          this.backing.unshiftAll(taken.slice(i + 1))
-          return Effect.fail(value.error as E)
-        }
-        this.backing.unshiftAll([value, ...taken.slice(i + 1)])
+        const rest = taken.slice(i + 1)
+        this.carry = rest
+        this.held += rest.length
+        if (out.length === 0) return Effect.fail(value.error as E)
+        this.carry.unshift(value)
+        this.held++
         break
       }
       out.push(value as A)
@@ -275,13 +395,14 @@ const endOfStreamEffect = Effect.succeed(endOfStream)
 export const make = <A, E>(options: ReceiveBufferOptions<E>): ReceiveBuffer<A, E> => new ReceiveBufferImpl<A, E>(options)
 
 /**
- * The Effect `Queue` under a receive buffer (tests: it is a real `Queue` with
- * the mapped strategy). Its items are internal (raw frames, failure markers,
- * the end): consumers read through `recv` and `stream`.
+ * The Effect `Mailbox` under a receive buffer (tests: it is a real `Mailbox`
+ * with the mapped strategy). Its items are internal (raw frames, failure
+ * markers): consumers read through `recv` and `stream`.
  *
  * @internal
  */
-export const queueOf = (buffer: ReceiveBuffer<any, any>): Queue.Queue<unknown> => (buffer as ReceiveBufferImpl<any, any>).queue
+export const mailboxOf = (buffer: ReceiveBuffer<any, any>): Mailbox.Mailbox<unknown, any> =>
+  (buffer as ReceiveBufferImpl<any, any>).mailbox
 
 /** @internal */
 export interface DedupWindow {

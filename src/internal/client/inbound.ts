@@ -48,6 +48,10 @@ export class BufferHooks implements ReceiveBufferOptions<JetSocketError> {
     this.policy = config.overflowPolicy
     this.decodes = client.decodeOnTake
   }
+  /** The backpressure offer runs in the user's runtime. */
+  get runtime() {
+    return this.client.env.runtime
+  }
   decode(item: unknown): unknown {
     return decodeTaken(this.client, item)
   }

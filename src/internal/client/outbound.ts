@@ -1,9 +1,10 @@
 import * as Effect from "effect/Effect"
 import type * as JetSocket from "../../JetSocket.js"
-import { BufferOverflowError, InvalidMessageError, InvalidStateError, type JetSocketError } from "../../JetSocketError.js"
+import { InvalidMessageError, InvalidStateError, type JetSocketError } from "../../JetSocketError.js"
 import type { Client } from "../client.js"
 import * as Codec from "../codec.js"
 import { Deque } from "../deque.js"
+import * as SendQueue from "../sendQueue.js"
 import type { Conn } from "./conn.js"
 import type { PendingRequest } from "./inbound.js"
 import * as Stats from "./stats.js"
@@ -70,17 +71,17 @@ export const trySend = (
     return undefined
   }
   const queued = client.queuedSends
-  if (conn !== undefined && (queued === undefined || queued.length === 0) && conn.connection!.isOpen()) {
+  if (conn !== undefined && (queued === undefined || queued.size() === 0) && conn.connection!.isOpen()) {
     write(client, conn, frame, track)
     return undefined
   }
   if (client.sendCapacity === 0) return new InvalidStateError({ state: client.stateNow, operation: "send" })
-  if (queued !== undefined && queued.length >= client.sendCapacity) {
-    return new BufferOverflowError({ capacity: client.sendCapacity, buffer: "send" })
-  }
-  ;(client.queuedSends ??= new Deque()).push(request === undefined ? frame : new QueuedRequest(frame, request))
-  return undefined
+  return sendQueue(client).offer(request === undefined ? frame : new QueuedRequest(frame, request))
 }
+
+/** The send queue (a bounded Mailbox, see internal/sendQueue.ts), made on the first send that has to wait. */
+export const sendQueue = (client: Client<any>): SendQueue.SendQueue<Queued> =>
+  client.queuedSends ??= SendQueue.make(client.sendCapacity, client.env.runtime)
 
 /** `send` / `sendText` / `sendBinary` after encoding. */
 export const sendFrame = (client: Client<any>, frame: Frame | InvalidMessageError, options: JetSocket.SendOptions | undefined): Effect.Effect<void, JetSocketError> => {

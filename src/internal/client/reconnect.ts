@@ -11,7 +11,6 @@ import * as Backoff from "../../Backoff.js"
 import { CallbackError, InvalidStateError, type JetSocketError } from "../../JetSocketError.js"
 import { JetSocketEvent } from "../../JetSocketEvent.js"
 import type { Client } from "../client.js"
-import { Deque } from "../deque.js"
 import * as Guard from "../guard.js"
 import type { Conn } from "./conn.js"
 import * as Close from "./close.js"
@@ -168,7 +167,7 @@ export const pendingAfterDrop = (client: Client<any>, error: JetSocketError): vo
   if (client.pending === undefined) return
   for (const request of client.pending) {
     if (request.resend !== undefined) {
-      ;(client.queuedSends ??= new Deque()).push(new Outbound.QueuedRequest(request.resend, request))
+      Outbound.sendQueue(client).requeue([new Outbound.QueuedRequest(request.resend, request)])
       continue
     }
     Deferred.unsafeDone(request.reply, Exit.fail(error))
@@ -189,7 +188,7 @@ export const afterDrop = (client: Client<any>, last: Conn, ended: JetSocketError
     const droppedAt = client.now()
     client.current = undefined
     const unconfirmed = last.unconfirmed()
-    if (unconfirmed.length > 0) (client.queuedSends ??= new Deque()).unshiftAll(unconfirmed)
+    if (unconfirmed.length > 0) Outbound.sendQueue(client).requeue(unconfirmed)
     // A reply can only come on the connection the request went out on: fail at once, not at its timeout.
     pendingAfterDrop(client, ended)
     const code = ended._tag === "ConnectionClosedError" ? ended.code : ended._tag === "InvalidFrameError" ? ended.closeCode : 1006

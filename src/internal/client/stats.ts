@@ -49,7 +49,7 @@ export const snapshot = (client: Client<any>): JetSocket.ConnectionStats => {
     dropped: client.buffer.dropped(),
     deduplicated: client.deduplicated,
     validationErrors: client.validationErrors,
-    sendQueueSize: client.queuedSends?.length ?? 0
+    sendQueueSize: client.queuedSends?.size() ?? 0
   }
 }
 
