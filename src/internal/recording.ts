@@ -19,7 +19,7 @@
 import * as Data from "effect/Data"
 import * as Effect from "effect/Effect"
 import * as fs from "node:fs"
-import { redactUrl } from "./url.js"
+import { redactUrl } from "./redact.js"
 
 /** @internal */
 export const FORMAT = "jetsocket-recording"

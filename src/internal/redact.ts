@@ -1,3 +1,5 @@
+// Apart from url.ts (which imports the errors) so that JetSocketError's messages can use it.
+
 /**
  * The URL as telemetry and recordings may carry it: without user info, and
  * with every query value removed (the keys stay: `?token=`), so neither a

@@ -3,7 +3,7 @@ import * as FiberRef from "effect/FiberRef"
 import * as FiberRefs from "effect/FiberRefs"
 import * as MetricLabel from "effect/MetricLabel"
 import type { Client } from "./client.js"
-import { redactUrl } from "./url.js"
+import { redactUrl } from "./redact.js"
 
 /**
  * What telemetry says about a client, and nothing more: the URL as

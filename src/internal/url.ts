@@ -36,6 +36,3 @@ export const resolveUrl = (base: string | undefined, pathOrUrl: string): string 
   if (/^[a-z][a-z0-9+.-]*:/i.test(pathOrUrl) || base === undefined) return pathOrUrl
   return new URL(pathOrUrl, base.endsWith("/") ? base : `${base}/`).toString().replace(/(?<!:)\/\/+/g, "/")
 }
-
-// Its own module so that JetSocketError's messages can use it (this one imports the errors).
-export { redactUrl } from "./redact.js"

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest"
-import { redactUrl } from "../src/internal/url.js"
+import { redactUrl } from "../src/internal/redact.js"
 
 describe("redactUrl", () => {
   it("removes user info and query values, keeps scheme, host, port, path, query keys and the fragment", () => {
