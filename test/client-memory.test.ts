@@ -1,7 +1,7 @@
 /**
  * What an idle client holds (docs/performance.md, "Independent clients'
- * memory"): the state few clients set left at its defaults (no retry state,
- * hooks or latency recorder made), and no stack trace captured per connect attempt (the trace named the
+ * memory"): the state few clients set left at its defaults (no hooks or
+ * latency recorder made), and no stack trace captured per connect attempt (the trace named the
  * library's own line, and Effect's span-trace table kept an entry for it).
  */
 import { describe, expect, it } from "@effect/vitest"
@@ -29,7 +29,6 @@ describe("an idle client's memory", () => {
       const ws = yield* JetSocket.connect(server.url, { heartbeat: "30 seconds" })
       const client = ws as unknown as Client<unknown>
       expect(client.validationErrors).toBe(0)
-      expect(client.retryState).toBeUndefined()
       expect(client.hooks).toBeUndefined()
       expect(client.latencyRecorder).toBeUndefined()
       expect((yield* ws.stats).validationErrors).toBe(0)

@@ -108,7 +108,7 @@ describe("promises in docs/reconnection.md and docs/concepts.md", () => {
       expect(server.received().at(-1)!.connection).toBeGreaterThan(0)
     }))
 
-  live("a connected idle client holds no fiber, and close() leaves none (heartbeat off)", () =>
+  live("a connected idle client holds one fiber, its supervisor, and close() leaves none (heartbeat off)", () =>
     Effect.gen(function*() {
       const server = yield* TestServer.make({
         handler: TestServer.echo,
@@ -121,14 +121,14 @@ describe("promises in docs/reconnection.md and docs/concepts.md", () => {
         heartbeat: false,
         reconnect: { base: 20, jitter: false }
       }).pipe(Effect.supervised(supervisor))
-      // The supervisor sees the client's fibers: while the first upgrade hangs, the connecting fiber is alive.
+      // The user's Supervisor sees the client's fibers: while the first upgrade hangs, the client's supervisor is alive.
       yield* until(() => server.upgradeCount() >= 1, "the first upgrade")
       expect(liveFibers()).toBeGreaterThanOrEqual(1)
       yield* ws.ready
       yield* ws.send({ ping: 1 })
       expect(yield* ws.recv({ timeout: "10 seconds" })).toEqual({ ping: 1 })
-      // Connected and idle: the connecting fiber has ended (it ends asynchronously: bounded wait).
-      yield* until(() => liveFibers() === 0, "no live fiber while connected and idle", 5_000)
+      // Connected and idle: the client's supervisor is its one live fiber (others end asynchronously: bounded wait).
+      yield* until(() => liveFibers() === 1, "one live fiber while connected and idle", 5_000)
       yield* ws.close()
       expect(yield* ws.state).toBe("Closed")
       expect(liveFibers()).toBe(0)

@@ -184,7 +184,7 @@ describe("the transition table", () => {
       expect(refused.sort()).toEqual(["BackingOff", "Closed", "Connecting", "Failed", "Idle"])
       const samples: Record<string, Lifecycle.State> = {
         Idle: Lifecycle.idle,
-        Connecting: { _tag: "Connecting", attempt: 1, reconnect: true },
+        Connecting: { _tag: "Connecting", attempt: 1, reconnect: true, since: 0 },
         BackingOff: { _tag: "BackingOff", attempt: 1, delay: Duration.zero },
         Failed: { _tag: "Failed", error: new InvalidStateError({ state: "Connected", operation: "connect" }) },
         Closed: { _tag: "Closed", failure: undefined, code: 1000, reason: "" }

@@ -1,11 +1,11 @@
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
 import * as PubSub from "effect/PubSub"
+import * as Runtime from "effect/Runtime"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SubscriptionRef from "effect/SubscriptionRef"
@@ -30,8 +30,7 @@ import { BufferHooks, duplicates, type PendingRequest } from "./client/inbound.j
 import * as Lifecycle from "./client/lifecycle.js"
 import * as Liveness from "./client/liveness.js"
 import * as Outbound from "./client/outbound.js"
-import type { Retry } from "./client/reconnect.js"
-import * as Reconnect from "./client/reconnect.js"
+import * as Supervisor from "./client/supervisor.js"
 import * as Stats from "./client/stats.js"
 
 /** @internal */
@@ -54,8 +53,6 @@ export class Client<A> implements JetSocket.JetSocket<A> {
 
   // --- configuration
   readonly codec: Codec.SyncCodec<A>
-  /** Built on the first failure (see `Retry`). */
-  retryState: Retry | undefined = undefined
   readonly heartbeat: Heartbeat.Resolved | undefined
   /** With dedup configured: records a message's key, `true` when it was among the window's last keys. */
   readonly isDuplicate: ((message: A) => boolean) | undefined
@@ -97,13 +94,19 @@ export class Client<A> implements JetSocket.JetSocket<A> {
     return this.options.replay ?? noReplay
   }
 
-  // --- live state
-  /** @internal The lifecycle: one tagged value, changed only by `Lifecycle.transition`. */
+  // --- the state (the control plane's: changed only by `Lifecycle.transition`)
+  /** @internal The lifecycle: one tagged value, the client's only state (see lifecycle.ts). */
   lifecycle: Lifecycle.State = Lifecycle.idle
   /** @internal The lifecycle's public name, kept by `Lifecycle.transition` (the send path compares it). */
   stateNow: State = "Idle"
+  /** The supervisor: the client's one fiber, from `make` to `close` (see client/supervisor.ts). */
+  supervisor: Fiber.RuntimeFiber<void> | undefined = undefined
+  /** Completed by the first connection, failed by the end before it: `ready`. */
+  readonly firstOpen: Deferred.Deferred<void, JetSocketError> = Deferred.unsafeMake(FiberId.none)
+
+  // --- the data plane's fields
+  /** The URL of the last attempt (an Effect option is evaluated per attempt). */
   currentUrl: string
-  current: Conn | undefined
   /** Sends waiting for a connection (made on the first one that has to wait). */
   queuedSends: SendQueue<Outbound.Queued> | undefined
   // Made on first use: an idle connection should cost little more than its socket (see docs/performance.md).
@@ -118,25 +121,10 @@ export class Client<A> implements JetSocket.JetSocket<A> {
   lastSequenceId: unknown = undefined
   /** When the current full_buffer replay started (its ReplayCompleted reports the duration). */
   replayStartedAt = 0
+  /** Backpressure paused reading: a connection opened meanwhile starts paused, and stays so when it goes live. */
   bufferPaused = false
   /** How many times backpressure paused reading (the heartbeat checks it). */
   bufferPauses = 0
-  /**
-   * The connecting fiber: it runs from a drop (or the start) until a
-   * connection is up, then ends (with `maxConnectionAge` it stays, to rotate).
-   */
-  connecting: Fiber.RuntimeFiber<void, never> | undefined
-  /**
-   * A connection being opened or set up (not yet `current`). With `current`,
-   * it is every socket the client may have open: the client has no `Scope` of
-   * its own (its cost: docs/performance.md), so `close` closes these two itself.
-   */
-  opening: Conn | undefined
-  // The reconnect loop's state, kept across connecting fibers.
-  attempts = 0
-  outageStart = 0
-  /** @internal Whether a connection was ever up (set by `Lifecycle.transition`). */
-  everConnected = false
   lastMetricsFlush = 0
   /** Dropped since the last `BufferOverflow` event; an event is due while it is above 0. */
   droppedSinceEvent = 0
@@ -167,18 +155,7 @@ export class Client<A> implements JetSocket.JetSocket<A> {
   constructor(
     readonly urlOption: JetSocket.JetSocket.Dynamic<string>,
     readonly options: JetSocket.JetSocket.Options<A, any>,
-    readonly env: Environment,
-    /**
-     * The scope the client was made in: its fibers run in children of it (not
-     * in the shared `Environment`: clients opened independently share a
-     * runtime, each with its own scope).
-     */
-    readonly scope: Scope.Scope,
-    /**
-     * Completed by the first connection (or the end before it); once done,
-     * replaced by how it ended (a settled Deferred holds far more).
-     */
-    public firstOpen: Deferred.Deferred<void, JetSocketError> | Exit.Exit<void, JetSocketError>
+    readonly env: Environment
   ) {
     const base = Codec.fromOption(options.codec as Codec.CodecOption<unknown> | undefined, env.runtime)
     this.codec = options.schema === undefined
@@ -195,8 +172,12 @@ export class Client<A> implements JetSocket.JetSocket<A> {
   }
 
   get ready(): Effect.Effect<void, JetSocketError> {
-    const first = this.firstOpen
-    return Exit.isExit(first) ? first : Deferred.await(first)
+    return Deferred.await(this.firstOpen)
+  }
+
+  /** The connection sends go to: the one the lifecycle has up, if any. */
+  get current(): Conn | undefined {
+    return Lifecycle.live(this.lifecycle)
   }
 
   // ---------------------------------------------------------------- helpers
@@ -219,15 +200,6 @@ export class Client<A> implements JetSocket.JetSocket<A> {
   isEnding(): boolean {
     const state = this.stateNow
     return state === "Disconnecting" || state === "Closed" || state === "Failed"
-  }
-
-  /**
-   * A connection ended by itself: how the data plane (transport callbacks,
-   * the heartbeat, the receive path) hands an end to the control plane
-   * without importing it (see `Reconnect.connectionEnded`).
-   */
-  connectionEnded(conn: Conn | undefined, error: JetSocketError): void {
-    Reconnect.connectionEnded(this, conn, error)
   }
 
   /** @internal */
@@ -386,10 +358,9 @@ export class Client<A> implements JetSocket.JetSocket<A> {
     return this.bound.close ??= (code?: number, reason?: string) => Close.close(this, code, reason)
   }
 
-  /** Starts the connecting fiber (made by `make`). */
+  /** Forks the supervisor, in the user's runtime (made by `make`); `close` interrupts it. */
   start(): void {
-    this.outageStart = this.elapsed()
-    Reconnect.startConnecting(this, Reconnect.connectLoop(this))
+    this.supervisor = Runtime.runFork(this.env.runtime)(Supervisor.run(this), { immediate: false })
   }
 }
 
@@ -418,11 +389,10 @@ export const make = <A = unknown, I = any>(
     const runtime = SharedRuntime.share(yield* Effect.runtime<never>())
     // the heartbeat timer of the clients made in this runtime: its fiber runs in it (see internal/ticker.ts)
     const ticker = Ticker.of(runtime, clock)
-    const firstOpen = Deferred.unsafeMake<void, JetSocketError>(FiberId.none)
     const env = environment(transport, clock, runtime, ticker)
-    const client = new Client<A>(url, options as JetSocket.JetSocket.Options<A, any>, env, userScope, firstOpen)
-    // Closing the user's scope interrupts the connecting fiber (it runs in a child of that scope),
-    // then closes the client: the socket with 1000, what was being opened, the events.
+    const client = new Client<A>(url, options as JetSocket.JetSocket.Options<A, any>, env)
+    // The client's scope is the user's: closing it closes the client (the supervisor interrupted,
+    // its sockets closed with 1000, the events ended).
     yield* Scope.addFinalizerExit(userScope, closeWithScope(client))
     client.start()
     return client

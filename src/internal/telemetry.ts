@@ -39,15 +39,15 @@ const outages = new WeakMap<Client<any>, Outage>()
  *
  * @internal
  */
-export const transition = (client: Client<any>, next: Lifecycle.State, name: JetSocket.ConnectionState): void => {
+export const transition = (client: Client<any>, next: Lifecycle.State, name: JetSocket.ConnectionState, attempts: number): void => {
   try {
-    record(client, next, name)
+    record(client, next, name, attempts)
   } catch {
     // Telemetry is best effort: the client goes on without the span or the figure.
   }
 }
 
-const record = (client: Client<any>, next: Lifecycle.State, name: JetSocket.ConnectionState): void => {
+const record = (client: Client<any>, next: Lifecycle.State, name: JetSocket.ConnectionState, attempts: number): void => {
   // The state gauge holds nothing per client: the state counted is `stateNow` (not yet updated: none
   // while Idle), under the labels of the URL option, which stay the same for the client's life (a URL
   // given as an Effect: no server labels), so each decrement finds the series its increment made.
@@ -80,14 +80,14 @@ const record = (client: Client<any>, next: Lifecycle.State, name: JetSocket.Conn
       if (outage === undefined) return
       const downtime = client.elapsed() - outage.startedAt
       metricsOf(client).outageEnded(downtime)
-      end(client, outage, "reconnected", Exit.void, { "jetsocket.attempts": client.attempts, "jetsocket.downtime_ms": downtime })
+      end(client, outage, "reconnected", Exit.void, { "jetsocket.attempts": attempts, "jetsocket.downtime_ms": downtime })
       return
     }
     case "Failed":
-      if (outage !== undefined) end(client, outage, "failed", Exit.fail(next.error), { "jetsocket.attempts": client.attempts })
+      if (outage !== undefined) end(client, outage, "failed", Exit.fail(next.error), { "jetsocket.attempts": attempts })
       return
     case "Closing":
-      if (outage !== undefined) end(client, outage, "closed", Exit.void, { "jetsocket.attempts": client.attempts })
+      if (outage !== undefined) end(client, outage, "closed", Exit.void, { "jetsocket.attempts": attempts })
       return
   }
 }

@@ -16,9 +16,13 @@ type Frame = Codec.Frame
 
 /**
  * @internal
- * One live transport connection and what the client tracks about it. It is
- * also the transport's handlers and the heartbeat's timer entry, as methods:
- * one object per connection, not a closure per callback.
+ * One transport connection and the data plane's facts about it: whether it
+ * delivers yet (`holding`), whether it is being closed on purpose
+ * (`closing`), why it ended (`endedWith`, the value `ended` completes with),
+ * its unconfirmed writes and its heartbeat. Which connection is the client's
+ * is the lifecycle's business (`Up.conn`), not the connection's. It is also
+ * the transport's handlers and the heartbeat's timer entry, as methods: one
+ * object per connection, not a closure per callback.
  */
 export class Conn extends Ticker.TimerEntry implements Transport.Handlers {
   connection: Transport.Connection | undefined
@@ -36,11 +40,6 @@ export class Conn extends Ticker.TimerEntry implements Transport.Handlers {
   heartbeat = false
   /** The heartbeat sent a ping and waits for its pong. */
   awaitingPong = false
-  /**
-   * Up with no fiber waiting on it (an idle client holds no fiber): its end,
-   * a transport callback, starts the connecting fiber (see `Reconnect.connectionEnded`).
-   */
-  unattended = false
   held: Array<Frame> | undefined
   /** When it opened, in the ticker's elapsed milliseconds (see `Client.elapsed`). */
   openedAt = 0
@@ -49,7 +48,7 @@ export class Conn extends Ticker.TimerEntry implements Transport.Handlers {
   pongWaiters: Array<Deferred.Deferred<void, JetSocketError>> | undefined
   /** Backpressure pauses counted when that ping was sent. */
   pausesAtPing = 0
-  /** Made only for a fiber that waits for the end (rotation, `close`), not for every connection. */
+  /** Made when the supervisor starts waiting for the end. */
   private endedSignal: Deferred.Deferred<JetSocketError> | undefined
   private writtenCallback: ((error?: Error) => void) | undefined
   constructor(private readonly client: Client<any>, readonly url: string) {
@@ -64,8 +63,9 @@ export class Conn extends Ticker.TimerEntry implements Transport.Handlers {
     Liveness.onPong(this.client, this)
   }
 
+  /** The transport's end: the supervisor, waiting on `ended`, takes it from there. */
   onClose(error: JetSocketError): void {
-    this.client.connectionEnded(this, error)
+    this.end(error)
   }
 
   /** The heartbeat's step (see `Liveness.beat`). */

@@ -1,5 +1,6 @@
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import { identity } from "effect/Function"
 import * as Scope from "effect/Scope"
@@ -8,6 +9,7 @@ import {
   ConnectionRefusedError,
   ConnectionTimeoutError,
   InvalidMessageError,
+  InvalidStateError,
   isJetSocketError,
   type JetSocketError
 } from "../../JetSocketError.js"
@@ -19,12 +21,14 @@ import * as Telemetry from "../telemetry.js"
 import { Conn } from "./conn.js"
 import { DEFAULTS } from "./defaults.js"
 import * as Inbound from "./inbound.js"
+import * as Lifecycle from "./lifecycle.js"
 import * as Outbound from "./outbound.js"
 
 /**
  * The control plane, one connection: open it (url, headers and protocols
- * evaluated now), then set it up — connect hooks, replay, the send queue
- * flushed — before its held messages are delivered and it goes live.
+ * evaluated now) in a scope of its own, a child of the supervisor's; set it
+ * up (connect hooks, replay); bring it up (the send queue flushed, its held
+ * messages delivered); close it.
  */
 
 /** An option given as a value or as an Effect (evaluated per attempt); a failure of the Effect is a retriable `ConnectionRefusedError`. */
@@ -47,8 +51,15 @@ export const compression = (client: Client<any>): false | { readonly threshold: 
   return option === true ? { threshold: DEFAULTS.compressionThreshold } : option
 }
 
-/** One connect attempt. The connection lives in its own scope, closed when it ends. */
-export const open = (client: Client<any>, attempt: number): Effect.Effect<Conn, JetSocketError> =>
+/**
+ * One connect attempt. The connection lives in a scope of its own, a child
+ * of the supervisor's (the scope in the context): it is released when it
+ * ends (`releaseSocket`), and when the supervisor stops first (interrupted
+ * by `close`, or dying) its finalizer closes a socket still open with the
+ * code `close` was given (1011 "internal error" when the supervisor died):
+ * no socket outlives the supervisor.
+ */
+export const open = (client: Client<any>, attempt: number): Effect.Effect<Conn, JetSocketError, Scope.Scope> =>
   Effect.gen(function*() {
     const url = (yield* resolveDynamic(client.urlOption, "url"))!
     const headers = (yield* resolveDynamic(client.options.headers, "headers")) ?? {}
@@ -58,10 +69,8 @@ export const open = (client: Client<any>, attempt: number): Effect.Effect<Conn, 
     client.publish(JetSocketEvent.Connecting({ timestamp: client.now(), url, attempt }))
     const connectTimeout = client.connectTimeout
     const conn = new Conn(client, url)
-    // Its own scope, not a child of another: nothing else holds it, and `close` reaches it through `opening`.
-    const scope = yield* Scope.make()
+    const scope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
     conn.scope = scope
-    client.opening = conn
     const transport = client.env.transport
     const connection = yield* Guard.effect("Transport.connect", () => transport.connect({
       url,
@@ -80,17 +89,23 @@ export const open = (client: Client<any>, attempt: number): Effect.Effect<Conn, 
         onTimeout: () => new ConnectionTimeoutError({ operation: "connect", timeout: connectTimeout, url })
       }),
       Scope.extend(scope),
-      Effect.onError(() => releaseSocket(client, conn)),
-      // No captured stack trace: it would name this line (the attempt runs in the client's own fiber, not
+      Effect.onError(() => releaseSocket(conn)),
+      // No captured stack trace: it would name this line (the attempt runs in the supervisor, not
       // at the user's call site), and capturing it costs an `Error` and an entry in Effect's span-trace
-      // `WeakMap` per attempt, whose table stays sized for the attempts alive at once (~33 B per client
-      // when 1 000 connect at once; docs/performance.md).
+      // `WeakMap` per attempt (docs/performance.md).
       // The outcome on the span (outcome, error tag, HTTP status); its attributes never carry the URL's secrets.
       Effect.onExit(Telemetry.attemptEnded),
       Effect.withSpan("jetsocket.connect", Telemetry.connectSpan(client, url, attempt))
     )
     conn.connection = connection
     conn.openedAt = client.elapsed()
+    // Added after the transport's own release, so it runs before it (finalizers run in reverse): the
+    // close handshake first, then the socket released.
+    yield* Scope.addFinalizer(scope, Effect.suspend(() => {
+      if (conn.endedWith !== undefined) return Effect.void
+      const [code, reason] = closingCode(client.lifecycle)
+      return closeConnection(client, conn, code, reason)
+    }))
     if (client.bufferPaused) connection.pause()
     // Without ping frames (browsers) only an application ping can prove liveness.
     const heartbeat = client.heartbeat
@@ -101,11 +116,43 @@ export const open = (client: Client<any>, attempt: number): Effect.Effect<Conn, 
     return conn
   })
 
+/**
+ * The code and reason a socket still open is closed with when the
+ * supervisor stops: `close`'s, or 1011 when it stopped for another reason
+ * (it died, or the client failed with a socket still being set up).
+ */
+export const closingCode = (state: Lifecycle.State): readonly [number, string] =>
+  state._tag === "Closing" ? [state.code, state.reason] : [1011, "internal error"]
+
 /** Closes an ended connection's scope (the socket is released, nothing of it stays behind). */
-export const releaseSocket = (client: Client<any>, conn: Conn): Effect.Effect<void> =>
+export const releaseSocket = (conn: Conn): Effect.Effect<void> =>
+  Effect.suspend(() => (conn.scope === undefined ? Effect.void : Scope.close(conn.scope, Exit.void)))
+
+/** Closes a connection gracefully and waits for it, then releases it; never fails. */
+export const closeConnection = (client: Client<any>, conn: Conn, code: number, reason: string): Effect.Effect<void> =>
   Effect.suspend(() => {
-    if (client.opening === conn) client.opening = undefined
-    return conn.scope === undefined ? Effect.void : Scope.close(conn.scope, Exit.void)
+    conn.closing = true
+    const connection = conn.connection
+    // Reading paused by backpressure (or holding) would leave the peer's close frame unread behind
+    // the backlog until `closeTimeout`: read again, so the handshake completes within a round trip.
+    connection?.resume()
+    const timeout = client.closeTimeout
+    const close = connection === undefined ? Effect.succeed(true) : connection.close(code, reason, timeout)
+    return close.pipe(
+      // The peer never answered within `closeTimeout` (the transport dropped the socket): the close
+      // still succeeds (the socket is gone), and the timeout is reported, as docs/errors.md says.
+      Effect.tap((answered) => {
+        if (answered) return
+        const error = new ConnectionTimeoutError({ operation: "close", timeout, url: conn.url })
+        client.publish(JetSocketEvent.Error({ timestamp: client.now(), error, fatal: false }))
+      }),
+      // Even when interrupted mid-handshake: the socket must not outlive the client.
+      Effect.ensuring(releaseSocket(conn)),
+      // Usually the transport reported the end already: build the error (and its stack) only when not.
+      Effect.ensuring(Effect.sync(() => {
+        if (conn.endedWith === undefined) conn.end(new InvalidStateError({ state: "Closed", operation: "receive" }))
+      }))
+    )
   })
 
 /** What connect hooks get: connection-scoped writes straight to `conn` (never queued, never re-sent). */
@@ -121,24 +168,34 @@ export const directContext = (client: Client<any>, conn: Conn, reconnected: bool
   sendText: (text) => Effect.sync(() => Outbound.write(client, conn, text, false))
 })
 
-/** Runs hooks and replay on a new connection, flushes the send queue, then lets messages flow. */
+/** Sets a new connection up: on a reconnect, the connect hooks, then replay (its frames go out before any queued send). */
 export const activate = (client: Client<any>, conn: Conn, reconnected: boolean): Effect.Effect<void, JetSocketError> =>
   Effect.gen(function*() {
+    if (!reconnected) return
     const direct = directContext(client, conn, reconnected)
-    if (reconnected) {
-      for (const hook of client.hooks ?? []) yield* Guard.effect("onConnect hook", () => hook(direct))
-      yield* runReplay(client, direct)
-    }
-    // Atomically: flush queued sends, then make this the current connection.
-    client.current = conn
-    client.opening = undefined
-    const flushed = Outbound.flushSendQueue(client, conn)
-    if (reconnected && client.replay.mode === "full_buffer") {
-      const now = client.now()
-      client.publish(JetSocketEvent.ReplayCompleted({ timestamp: now, replayed: flushed, duration: Duration.millis(now - client.replayStartedAt) }))
-    }
-    goLive(client, conn)
+    for (const hook of client.hooks ?? []) yield* Guard.effect("onConnect hook", () => hook(direct))
+    yield* runReplay(client, direct)
   })
+
+/**
+ * Brings a set-up connection up: `Up` (from here sends go to it), the send
+ * queue flushed behind the replay, then its held messages delivered. The
+ * state change and the flush run in one synchronous step after the
+ * transition's: a send in between finds the queue not empty and queues
+ * behind it, so the order of sends is kept.
+ */
+export const goUp = (client: Client<any>, conn: Conn, reconnected: boolean): Effect.Effect<void> =>
+  Effect.zipRight(
+    Lifecycle.transition(client, { _tag: "Up", conn }),
+    Effect.sync(() => {
+      const flushed = Outbound.flushSendQueue(client, conn)
+      if (reconnected && client.replay.mode === "full_buffer") {
+        const now = client.now()
+        client.publish(JetSocketEvent.ReplayCompleted({ timestamp: now, replayed: flushed, duration: Duration.millis(now - client.replayStartedAt) }))
+      }
+      goLive(client, conn)
+    })
+  )
 
 /** Replay on a new connection: `sequence_id` calls `onReplay` with the last sequence id; `full_buffer` only marks the start (the flush re-sends). */
 export const runReplay = (client: Client<any>, context: JetSocket.ConnectContext): Effect.Effect<void, JetSocketError> =>

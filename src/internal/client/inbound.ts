@@ -95,7 +95,7 @@ export const bufferDropped = (client: Client<any>): void => {
 
 /** @internal */
 export const bufferOverflowed = (client: Client<any>): void => {
-  client.connectionEnded(client.current, new BufferOverflowError({ capacity: client.buffer.capacity, buffer: "receive" }))
+  client.current?.end(new BufferOverflowError({ capacity: client.buffer.capacity, buffer: "receive" }))
 }
 
 /** @internal */
@@ -195,7 +195,10 @@ export const invalid = (client: Client<any>, error: InvalidMessageError, conn: C
 export const callbackFailed = (client: Client<any>, conn: Conn | undefined, error: CallbackError): void => {
   // A connection being closed on purpose (rotation) no longer matters: end the one in use.
   const target = conn !== undefined && conn.closing ? client.current : conn
-  if (target !== undefined && target.endedWith === undefined) return client.connectionEnded(target, error)
+  if (target !== undefined && target.endedWith === undefined) {
+    target.end(error)
+    return
+  }
   // No live connection to end (it ended meanwhile): the error must still reach the consumer.
   if (!client.isEnding()) client.buffer.fail(error)
 }

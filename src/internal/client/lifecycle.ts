@@ -33,22 +33,20 @@ export interface Connecting {
   readonly _tag: "Connecting"
   /** The attempt's number in this outage (1-based). */
   readonly attempt: number
+  /** A connection was up before: this attempt ends an outage. */
   readonly reconnect: boolean
+  /** When the outage (or the first connect) began, in the ticker's elapsed milliseconds: `Reconnected`'s downtime. */
+  readonly since: number
 }
 
 /**
- * A connection is up and set up. Public: `Connected`. It holds the
- * connection only: an idle client keeps this state for as long as it is up
- * (the outage it ended is reported from the client's counters, see
- * {@link transition}).
+ * A connection is up and set up: sends go to `conn` (the data plane reads it
+ * from here, see `Client.current`). Public: `Connected`.
  */
 export interface Up {
   readonly _tag: "Up"
   readonly conn: Conn
 }
-
-/** @internal */
-export const up = (conn: Conn): Up => ({ _tag: "Up", conn })
 
 /** The connection that was up ended. Public: `Disconnected`. */
 export interface Dropped {
@@ -81,6 +79,9 @@ export interface Closing {
   readonly _tag: "Closing"
   readonly done: Deferred.Deferred<void>
   readonly failure: JetSocketError | undefined
+  /** The close code and reason the supervisor's finalizers close its sockets with. */
+  readonly code: number
+  readonly reason: string
 }
 
 /** Closed for good. Public: `Closed`, or `Failed` when it had failed before. */
@@ -188,17 +189,16 @@ export const transition = (
     switch (to._tag) {
       case "Up": {
         client.publish(JetSocketEvent.Connected({ timestamp: now, url: to.conn.url, protocol }))
-        if (from._tag === "Up") break // a rotation: still the same logical connection
-        if (client.everConnected) {
+        if (from._tag !== "Connecting") break // a rotation (Up → Up): still the same logical connection
+        if (from.reconnect) {
           client.reconnects++
           client.publish(JetSocketEvent.Reconnected({
             timestamp: now,
-            attempts: client.attempts,
-            downtime: Duration.millis(client.elapsed() - client.outageStart)
+            attempts: from.attempt,
+            downtime: Duration.millis(client.elapsed() - from.since)
           }))
         }
-        client.everConnected = true
-        settleFirstOpen(client, Exit.void)
+        Deferred.unsafeDone(client.firstOpen, Exit.void)
         break
       }
       case "Dropped":
@@ -211,7 +211,7 @@ export const transition = (
         client.publish(JetSocketEvent.Error({ timestamp: now, error: to.error, fatal: true }))
         client.buffer.fail(to.error)
         failPending(client, to.error)
-        settleFirstOpen(client, Exit.fail(to.error))
+        Deferred.unsafeDone(client.firstOpen, Exit.fail(to.error))
         break
       case "Closed":
         Stats.flushMetrics(client)
@@ -219,20 +219,22 @@ export const transition = (
         break
     }
     const name = publicName(to)
-    Telemetry.transition(client, to, name) // the state gauge and the outage span; nothing per message
+    Telemetry.transition(client, to, name, attemptsIn(from)) // the state gauge and the outage span; nothing per message
     if (name === client.stateNow) return Effect.void
     client.stateNow = name
     Stats.flushMetrics(client)
     return client.stateRef === undefined ? Effect.void : SubscriptionRef.set(client.stateRef, name)
   })
 
-/** Settles `ready` (once): the first connection is up, or the client failed or closed before it. */
-export const settleFirstOpen = (client: Client<any>, exit: Exit.Exit<void, JetSocketError>): void => {
-  const first = client.firstOpen
-  if (Exit.isExit(first)) return
-  client.firstOpen = exit
-  Deferred.unsafeDone(first, exit)
-}
+/**
+ * How many attempts the outage in `state` has made: the number of the one
+ * running (`Connecting`), or of the last one before the next (`BackingOff`).
+ */
+export const attemptsIn = (state: State): number =>
+  state._tag === "Connecting" ? state.attempt : state._tag === "BackingOff" ? state.attempt - 1 : 0
+
+/** The connection sends go to: the one that is up, if any. */
+export const live = (state: State): Conn | undefined => (state._tag === "Up" ? state.conn : undefined)
 
 /** Fails every request waiting for its reply. */
 export const failPending = (client: Client<any>, error: JetSocketError): void => {

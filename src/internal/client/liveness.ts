@@ -113,6 +113,6 @@ export const beat = (client: Client<any>, conn: Conn): void => {
     }
     const error = new ConnectionTimeoutError({ operation: "pong", timeout: config.timeout, url: conn.url })
     client.publish(JetSocketEvent.Error({ timestamp: client.now(), error, fatal: false }))
-    client.connectionEnded(conn, error)
+    conn.end(error)
   })
 }

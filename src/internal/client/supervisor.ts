@@ -1,0 +1,113 @@
+import * as Cause from "effect/Cause"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import type * as Scope from "effect/Scope"
+import { InvalidStateError, type JetSocketError } from "../../JetSocketError.js"
+import type { Client } from "../client.js"
+import * as Guard from "../guard.js"
+import * as Close from "./close.js"
+import type { Conn } from "./conn.js"
+import * as Connect from "./connect.js"
+import * as Lifecycle from "./lifecycle.js"
+import * as Outbound from "./outbound.js"
+import * as Reconnect from "./reconnect.js"
+
+/**
+ * The client's life: one fiber, the supervisor, forked by `make` in the
+ * user's runtime and interrupted (and awaited) by `close`. Its loop:
+ *
+ *     connect (attempts under the reconnect schedule) → Up
+ *     loop:
+ *       wait until the connection ends, or is due for rotation
+ *       due   → rotate it (make-before-break): Up → Up with the replacement
+ *       ended → Dropped, re-queue, back off or not → connect → Up
+ *
+ * It ends in three ways: interrupted by `close` (the state is `Closing`; the
+ * sockets still open are closed by their scopes' finalizers with `close`'s
+ * code, since they live in the supervisor's scope), failed (a fatal error
+ * or an exhausted schedule: `Failed`), or died (a bug of ours: `Failed` too,
+ * with an `InvalidStateError` carrying the defect).
+ *
+ * What it keeps across connections lives here, in its own scope and
+ * locals: the reconnect schedule's driver, the outage being repaired, when
+ * the connection in use is due for rotation. The client object holds only
+ * the lifecycle (the state), the configuration and the data plane's fields.
+ *
+ * @internal
+ */
+export const run = (client: Client<any>): Effect.Effect<void> =>
+  Effect.scoped(Effect.gen(function*() {
+    const retry = new Reconnect.Retry(client)
+    let conn = yield* Reconnect.connectWithRetry(client, retry, { reconnect: false, since: client.elapsed() })
+    yield* Connect.goUp(client, conn, false)
+    let rotateAt = rotationDue(client, conn)
+    while (true) {
+      const ended = yield* endedBefore(client, conn, rotateAt)
+      if (Option.isNone(ended)) {
+        // Due for rotation: the replacement takes over, or the one in use goes on and is tried again later.
+        const rotated = yield* Effect.either(rotate(client, conn))
+        if (rotated._tag === "Right") {
+          conn = rotated.right
+          rotateAt = rotationDue(client, conn)
+        } else {
+          rotateAt = client.elapsed() + Math.min(Duration.toMillis(client.maxAge!), 30_000)
+        }
+        continue
+      }
+      const outage = yield* Reconnect.afterDrop(client, retry, conn, ended.value)
+      conn = yield* Reconnect.connectWithRetry(client, retry, outage)
+      yield* Connect.goUp(client, conn, true)
+      rotateAt = rotationDue(client, conn)
+    }
+  })).pipe(
+    Effect.catchAllCause((cause) => {
+      if (Cause.isInterruptedOnly(cause)) return Effect.void
+      // Failed (fatal error, exhausted schedule), or died (a bug: user callbacks are guarded) —
+      // `ready`, `messages` and pending requests are settled either way.
+      const error = Option.getOrElse(
+        Cause.failureOption(cause),
+        (): JetSocketError => new InvalidStateError({ state: client.stateNow, operation: "connect", cause: Cause.squash(cause) })
+      )
+      return Close.fail(client, error)
+    })
+  )
+
+/** When `conn` is due for rotation, in the ticker's elapsed milliseconds (`undefined`: never, no `maxConnectionAge`). */
+const rotationDue = (client: Client<any>, conn: Conn): number | undefined => {
+  const maxAge = client.maxAge
+  return maxAge === undefined ? undefined : conn.openedAt + Duration.toMillis(maxAge)
+}
+
+/** Why `conn` ended, or `None` when `at` came first. */
+const endedBefore = (client: Client<any>, conn: Conn, at: number | undefined): Effect.Effect<Option.Option<JetSocketError>> => {
+  const ended = Effect.map(conn.ended, Option.some)
+  if (at === undefined) return ended
+  const wait = Duration.millis(Math.max(0, at - client.elapsed()))
+  return Effect.raceFirst(ended, Effect.as(Effect.sleep(wait), Option.none()))
+}
+
+/**
+ * Make-before-break: open the replacement and run the connect hooks on it,
+ * switch sends over (`Up → Up`), close the old one (what it still delivers
+ * comes first), re-send what it never confirmed, then deliver the
+ * replacement's messages. A refused replacement is closed; the old one stays.
+ */
+export const rotate = (client: Client<any>, old: Conn): Effect.Effect<Conn, JetSocketError, Scope.Scope> =>
+  Effect.gen(function*() {
+    const fresh = yield* Connect.open(client, 0)
+    const context = Connect.directContext(client, fresh, true)
+    const hooked = yield* Effect.either(
+      Effect.forEach(client.hooks ?? [], (hook) => Guard.effect("onConnect hook", () => hook(context)), { discard: true })
+    )
+    if (hooked._tag === "Left") {
+      yield* Connect.closeConnection(client, fresh, 1000, "rotation failed")
+      return yield* Effect.fail(hooked.left)
+    }
+    // Sends go to the new socket from now on; the old one finishes its close handshake.
+    yield* Lifecycle.transition(client, { _tag: "Up", conn: fresh })
+    yield* Connect.closeConnection(client, old, 1000, "connection rotated")
+    for (const frame of old.unconfirmed()) Outbound.write(client, fresh, frame)
+    Connect.goLive(client, fresh)
+    return fresh
+  })
