@@ -128,12 +128,12 @@ const cycles = (
           echoes++
         }
       }
-      // Connected and idle: what is alive is the heartbeat timer's. The
-      // connecting fiber may still be finishing its last step: wait (bounded)
-      // for the count to come down to the timer's (at most 3).
+      // Connected and idle: what is alive is the client's supervisor and the
+      // heartbeat timer's (at most 3). A fiber of the last step may still be
+      // finishing: wait (bounded) for the count to come down to those (at most 4).
       const alive = Effect.map(supervisor.value, (fibers) => fibers.filter((f) => f.unsafePoll() === null).length)
       idleFibers = yield* alive
-      for (let i = 0; i < 100 && idleFibers > 3; i++) {
+      for (let i = 0; i < 100 && idleFibers > 4; i++) {
         yield* Effect.promise(() => new Promise((r) => setTimeout(r, 20)))
         idleFibers = yield* alive
       }

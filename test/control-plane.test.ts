@@ -4,11 +4,12 @@
  * activation died, requests queued while disconnected, `ping()` waiters.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Exit, Fiber, Scope, TestClock } from "effect"
+import { Duration, Effect, Exit, Fiber, Scope, Stream, TestClock } from "effect"
 import * as JetSocket from "../src/JetSocket.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
 import * as Transport from "../src/Transport.js"
+import { throwingProtocol } from "./fixtures/helpers.js"
 
 const live = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
   it.scopedLive(name, () => body().pipe(Effect.provide(NodeTransport.layer)), 60_000)
@@ -110,17 +111,8 @@ describe("a connection whose activation dies", () => {
   live("is closed, not orphaned: the server sees it end", () =>
     Effect.gen(function*() {
       const server = yield* TestServer.make({ handler: TestServer.silent })
-      const node = yield* Transport.Transport
       // A custom transport whose connection's `protocol` getter throws (read when the client goes Up).
-      const throwing = Transport.make("throwing", (request) =>
-        Effect.map(node.connect(request), (connection) =>
-          Object.create(connection, {
-            protocol: {
-              get() {
-                throw new Error("protocol getter")
-              }
-            }
-          })), { enforcesConnectTimeout: true })
+      const throwing = yield* throwingProtocol(() => true)
       const scope = yield* Scope.make()
       const ws = yield* JetSocket.make(server.url, { heartbeat: false, reconnect: false }).pipe(
         Effect.provideService(Transport.Transport, throwing),
@@ -131,6 +123,28 @@ describe("a connection whose activation dies", () => {
       expect(stateOf(ws)).toBe("Failed")
       yield* Scope.close(scope, Exit.void)
       yield* until(() => server.connectionCount() === 1 && server.connections().length === 0)
+    }))
+})
+
+describe("a supervisor that dies while a connection is up", () => {
+  clocked("fails the client (Up → Failed) and closes both sockets: the rotation's replacement and the one in use", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.make({ handler: TestServer.silent })
+      // The second connection (the rotation's replacement) has a `protocol` getter that throws, read by
+      // the `Up → Up` transition: the supervisor dies while the state is `Up`.
+      const throwing = yield* throwingProtocol((n) => n === 1)
+      const ws = yield* JetSocket.connect(server.url, { heartbeat: false, maxConnectionAge: "10 seconds" }).pipe(
+        Effect.provideService(Transport.Transport, throwing)
+      )
+      const failed = yield* Effect.fork(Effect.either(Stream.runDrain(ws.messages)))
+      yield* TestClock.adjust("10 seconds")
+      yield* until(() => stateOf(ws) === "Failed")
+      const error = yield* Fiber.join(failed)
+      expect(error._tag === "Left" && error.left._tag).toBe("InvalidStateError")
+      // Neither socket is left open: the server sees both end, with 1011 (the replacement, closed by
+      // the supervisor's scope) — none orphaned.
+      yield* until(() => server.connectionCount() === 2 && server.connections().length === 0)
+      expect(server.closes().map((c) => c.code)).toContain(1011)
     }))
 })
 

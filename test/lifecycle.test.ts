@@ -14,6 +14,8 @@ import { InvalidStateError } from "../src/JetSocketError.js"
 import * as Lifecycle from "../src/internal/client/lifecycle.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
+import * as Transport from "../src/Transport.js"
+import { throwingProtocol } from "./fixtures/helpers.js"
 
 const scoped = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
   it.scoped(name, () => body().pipe(Effect.provide(NodeTransport.layer)), 30_000)
@@ -156,6 +158,20 @@ describe("lifecycle edges, against a real server", () => {
       expect(yield* ws.state).toBe("Failed")
     }))
 
+  scoped("Up → Failed: the supervisor dies while a connection is up (a rotation's replacement whose getter throws)", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.make({ handler: TestServer.silent })
+      const throwing = yield* throwingProtocol((n) => n === 1)
+      const { log, tag, ws } = yield* make(server.url, { maxConnectionAge: "10 seconds" }).pipe(
+        Effect.provideService(Transport.Transport, throwing)
+      )
+      yield* ws.ready
+      yield* TestClock.adjust("10 seconds")
+      yield* until(() => tag() === "Failed")
+      expect(log).toEqual(["Idle → Connecting", "Connecting → Up", "Up → Failed"])
+      expect(yield* ws.state).toBe("Failed")
+    }))
+
   scoped("Dropped → Closing: closed while a user Schedule is still deciding after a drop", () =>
     Effect.gen(function*() {
       const server = yield* TestServer.make({ handler: TestServer.silent })
@@ -181,7 +197,7 @@ describe("the transition table", () => {
       const { client, tag, ws } = yield* make(server.url)
       yield* ws.ready
       const refused = tags.filter((to) => !Lifecycle.isAllowed("Up", to))
-      expect(refused.sort()).toEqual(["BackingOff", "Closed", "Connecting", "Failed", "Idle"])
+      expect(refused.sort()).toEqual(["BackingOff", "Closed", "Connecting", "Idle"])
       const samples: Record<string, Lifecycle.State> = {
         Idle: Lifecycle.idle,
         Connecting: { _tag: "Connecting", attempt: 1, reconnect: true, since: 0 },

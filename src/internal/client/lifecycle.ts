@@ -100,24 +100,25 @@ export const idle: Idle = { _tag: "Idle" }
  * {@link transition} refuses any other edge (a defect: a bug of ours).
  *
  * - Closing is reachable from every state but Closing/Closed (`close()` may
- *   come at any time, even between two steps of the connecting fiber).
+ *   come at any time, even between two steps of the supervisor).
  * - `Up → Up` is a rotation (`maxConnectionAge`): the replacement is current.
  * - `Dropped → Connecting`: the dropped connection was stable (up ≥
  *   `resetAfter`): a fresh schedule and an attempt at once.
  * - `Dropped → BackingOff`: it flapped: the same schedule steps on.
  * - There is no `BackingOff → Failed`: whether the schedule is exhausted is
  *   known when it is stepped, before backing off.
- * - A connecting fiber that dies (a defect: user callbacks are guarded) is
- *   failed from Connecting or Dropped, the states where it does work; a
- *   transition reads what may throw before it changes anything, so a throw
- *   during one leaves the state it started from.
+ * - A supervisor that dies (a defect: user callbacks are guarded) fails
+ *   the client from the state it died in: Connecting or Dropped (an attempt,
+ *   a drop), or Up (a rotation, or bringing a connection up); a transition
+ *   reads what may throw before it changes anything, so a throw during one
+ *   leaves the state it started from.
  *
  * @internal
  */
 export const edges: { readonly [T in Tag]: ReadonlyArray<Tag> } = {
   Idle: ["Connecting", "Closing"],
   Connecting: ["Up", "BackingOff", "Failed", "Closing"],
-  Up: ["Up", "Dropped", "Closing"],
+  Up: ["Up", "Dropped", "Failed", "Closing"],
   Dropped: ["Connecting", "BackingOff", "Failed", "Closing"],
   BackingOff: ["Connecting", "Closing"],
   Failed: ["Closing"],
@@ -182,7 +183,7 @@ export const transition = (
       return Effect.dieMessage(`jetsocket: illegal lifecycle edge ${from._tag} → ${to._tag}`)
     }
     // What can throw (a transport's getter) is read before anything changes: a transition happens
-    // entirely or not at all (a connecting fiber that dies on it is then settled from `from`).
+    // entirely or not at all (a supervisor that dies on it is then failed from `from`).
     const protocol = to._tag === "Up" ? to.conn.connection!.protocol : ""
     client.lifecycle = to
     const now = client.now()
