@@ -182,18 +182,13 @@ export class Client<A> implements JetSocket.JetSocket<A> {
 
   // ---------------------------------------------------------------- helpers
 
-  /** Epoch milliseconds: event timestamps. */
+  /**
+   * Epoch milliseconds from the client's `Clock` (a test's `TestClock`
+   * included): the one time base of the client — event timestamps, when a
+   * connection opened, when an outage began, the last metrics flush.
+   */
   now(): number {
     return this.env.clock.unsafeCurrentTimeMillis()
-  }
-
-  /**
-   * Milliseconds since the ticker (one per `Clock`) was made: the times a
-   * client keeps (open, outage start, last flush) as small integers, not a
-   * heap number per field (see `Ticker.elapsed`).
-   */
-  elapsed(): number {
-    return this.env.ticker.elapsed()
   }
 
   /** Sends and requests fail from here on: the client is closing, closed or failed. */

@@ -24,7 +24,7 @@ import { clientLabels, urlAttributes } from "./telemetryLabels.js"
 
 interface Outage {
   readonly span: Tracer.Span
-  /** `client.elapsed()` at the drop. */
+  /** `client.now()` at the drop. */
   readonly startedAt: number
 }
 
@@ -67,7 +67,7 @@ const record = (client: Client<any>, next: Lifecycle.State, name: JetSocket.Conn
         captureStackTrace: false
       }))
       span.event("jetsocket.disconnected", span.status.startTime, { "jetsocket.close.code": next.code, "jetsocket.close.reason": next.reason })
-      outages.set(client, { span, startedAt: client.elapsed() })
+      outages.set(client, { span, startedAt: client.now() })
       return
     }
     case "BackingOff":
@@ -78,7 +78,7 @@ const record = (client: Client<any>, next: Lifecycle.State, name: JetSocket.Conn
       return
     case "Up": {
       if (outage === undefined) return
-      const downtime = client.elapsed() - outage.startedAt
+      const downtime = client.now() - outage.startedAt
       metricsOf(client).outageEnded(downtime)
       end(client, outage, "reconnected", Exit.void, { "jetsocket.attempts": attempts, "jetsocket.downtime_ms": downtime })
       return

@@ -41,7 +41,7 @@ export class Conn extends Ticker.TimerEntry implements Transport.Handlers {
   /** The heartbeat sent a ping and waits for its pong. */
   awaitingPong = false
   held: Array<Frame> | undefined
-  /** When it opened, in the ticker's elapsed milliseconds (see `Client.elapsed`). */
+  /** When it opened (`Client.now`). */
   openedAt = 0
   pingSentAt: bigint | undefined
   /** `ping()` callers waiting for the next pong; failed with the error when the connection ends. */

@@ -98,7 +98,7 @@ export const open = (client: Client<any>, attempt: number): Effect.Effect<Conn, 
       Effect.withSpan("jetsocket.connect", Telemetry.connectSpan(client, url, attempt))
     )
     conn.connection = connection
-    conn.openedAt = client.elapsed()
+    conn.openedAt = client.now()
     // Added after the transport's own release, so it runs before it (finalizers run in reverse): the
     // close handshake first, then the socket released.
     yield* Scope.addFinalizer(scope, Effect.suspend(() => {

@@ -113,7 +113,7 @@ export const bufferResume = (client: Client<any>): void => {
 
 /** @internal */
 export const bufferTaken = (client: Client<any>): void => {
-  if (client.elapsed() - client.lastMetricsFlush >= DEFAULTS.metricsFlushMillis) Stats.flushMetrics(client)
+  if (client.now() - client.lastMetricsFlush >= DEFAULTS.metricsFlushMillis) Stats.flushMetrics(client)
 }
 
 /** @internal The transport callback (via `Conn`): the start of the hot path. */

@@ -35,7 +35,7 @@ export interface Connecting {
   readonly attempt: number
   /** A connection was up before: this attempt ends an outage. */
   readonly reconnect: boolean
-  /** When the outage (or the first connect) began, in the ticker's elapsed milliseconds: `Reconnected`'s downtime. */
+  /** When the outage (or the first connect) began, (`Client.now`): `Reconnected`'s downtime. */
   readonly since: number
 }
 
@@ -196,7 +196,7 @@ export const transition = (
           client.publish(JetSocketEvent.Reconnected({
             timestamp: now,
             attempts: from.attempt,
-            downtime: Duration.millis(client.elapsed() - from.since)
+            downtime: Duration.millis(client.now() - from.since)
           }))
         }
         Deferred.unsafeDone(client.firstOpen, Exit.void)

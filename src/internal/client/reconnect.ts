@@ -101,7 +101,7 @@ export const backOff = (client: Client<any>, retry: Retry, error: JetSocketError
 /** Where an outage (or the first connect) stands: whether a connection was up before, and since when it is down. */
 export interface Outage {
   readonly reconnect: boolean
-  /** In the ticker's elapsed milliseconds. */
+  /** `Client.now` when it began. */
   readonly since: number
 }
 
@@ -164,7 +164,7 @@ export const afterDrop = (client: Client<any>, retry: Retry, last: Conn, ended: 
     const code = ended._tag === "ConnectionClosedError" ? ended.code : ended._tag === "InvalidFrameError" ? ended.closeCode : 1006
     const reason = ended._tag === "ConnectionClosedError" ? ended.reason : ended.message
     yield* Lifecycle.transition(client, { _tag: "Dropped", error: ended, code, reason })
-    const outage: Outage = { reconnect: true, since: client.elapsed() }
+    const outage: Outage = { reconnect: true, since: client.now() }
     if (outage.since - last.openedAt >= Duration.toMillis(retry.policy.resetAfter) && notRetriable(client, ended) === undefined) {
       // A stable connection: this outage starts afresh, and reconnects at once.
       yield* retry.reset

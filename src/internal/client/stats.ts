@@ -12,7 +12,7 @@ export const frameSize = (frame: Codec.Frame): number => (typeof frame === "stri
 
 /** @internal */
 export const flushMetrics = (client: Client<any>): void => {
-  client.lastMetricsFlush = client.elapsed()
+  client.lastMetricsFlush = client.now()
   // Nothing happened yet (an idle client): no metrics state to keep.
   if (client.metrics === undefined && client.messagesSent + client.messagesReceived + client.reconnects + client.validationErrors === 0 && droppedSoFar(client) === 0) return
   metricsOf(client).flush()
@@ -39,7 +39,7 @@ export const snapshot = (client: Client<any>): JetSocket.ConnectionStats => {
     bytesSent: client.bytesSent,
     bytesReceived: client.bytesReceived,
     reconnects: client.reconnects,
-    uptime: conn === undefined || client.stateNow !== "Connected" ? Duration.zero : Duration.millis(client.elapsed() - conn.openedAt),
+    uptime: conn === undefined || client.stateNow !== "Connected" ? Duration.zero : Duration.millis(client.now() - conn.openedAt),
     lastLatency: latencies(client).last,
     averageLatency: latencies(client).average,
     latencyHistogram: latencies(client).histogram(),

@@ -39,7 +39,7 @@ import * as Reconnect from "./reconnect.js"
 export const run = (client: Client<any>): Effect.Effect<void> =>
   Effect.scoped(Effect.gen(function*() {
     const retry = new Reconnect.Retry(client)
-    let conn = yield* Reconnect.connectWithRetry(client, retry, { reconnect: false, since: client.elapsed() })
+    let conn = yield* Reconnect.connectWithRetry(client, retry, { reconnect: false, since: client.now() })
     yield* Connect.goUp(client, conn, false)
     let rotateAt = rotationDue(client, conn)
     while (true) {
@@ -51,7 +51,7 @@ export const run = (client: Client<any>): Effect.Effect<void> =>
           conn = rotated.right
           rotateAt = rotationDue(client, conn)
         } else {
-          rotateAt = client.elapsed() + Math.min(Duration.toMillis(client.maxAge!), 30_000)
+          rotateAt = client.now() + Math.min(Duration.toMillis(client.maxAge!), 30_000)
         }
         continue
       }
@@ -73,7 +73,7 @@ export const run = (client: Client<any>): Effect.Effect<void> =>
     })
   )
 
-/** When `conn` is due for rotation, in the ticker's elapsed milliseconds (`undefined`: never, no `maxConnectionAge`). */
+/** When `conn` is due for rotation, (`Client.now`; `undefined`: never, no `maxConnectionAge`). */
 const rotationDue = (client: Client<any>, conn: Conn): number | undefined => {
   const maxAge = client.maxAge
   return maxAge === undefined ? undefined : conn.openedAt + Duration.toMillis(maxAge)
@@ -83,7 +83,7 @@ const rotationDue = (client: Client<any>, conn: Conn): number | undefined => {
 const endedBefore = (client: Client<any>, conn: Conn, at: number | undefined): Effect.Effect<Option.Option<JetSocketError>> => {
   const ended = Effect.map(conn.ended, Option.some)
   if (at === undefined) return ended
-  const wait = Duration.millis(Math.max(0, at - client.elapsed()))
+  const wait = Duration.millis(Math.max(0, at - client.now()))
   return Effect.raceFirst(ended, Effect.as(Effect.sleep(wait), Option.none()))
 }
 
