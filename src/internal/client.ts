@@ -119,8 +119,6 @@ export class Client<A> implements JetSocket.JetSocket<A> {
   pubsub: PubSub.PubSub<JetSocketEvent> | null | undefined
   /** The sequence key of the last message delivered (replay `sequence_id`). */
   lastSequenceId: unknown = undefined
-  /** When the current full_buffer replay started (its ReplayCompleted reports the duration). */
-  replayStartedAt = 0
   /** Backpressure paused reading: a connection opened meanwhile starts paused, and stays so when it goes live. */
   bufferPaused = false
   /** How many times backpressure paused reading (the heartbeat checks it). */

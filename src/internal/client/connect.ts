@@ -168,13 +168,21 @@ export const directContext = (client: Client<any>, conn: Conn, reconnected: bool
   sendText: (text) => Effect.sync(() => Outbound.write(client, conn, text, false))
 })
 
+/** A connection set up, ready to go up. */
+export interface SetUp {
+  readonly conn: Conn
+  /** When a `full_buffer` replay started (its `ReplayCompleted` comes with the flush, in `goUp`). */
+  readonly replayStartedAt: number | undefined
+}
+
 /** Sets a new connection up: on a reconnect, the connect hooks, then replay (its frames go out before any queued send). */
-export const activate = (client: Client<any>, conn: Conn, reconnected: boolean): Effect.Effect<void, JetSocketError> =>
+export const activate = (client: Client<any>, conn: Conn, reconnected: boolean): Effect.Effect<SetUp, JetSocketError> =>
   Effect.gen(function*() {
-    if (!reconnected) return
+    if (!reconnected) return { conn, replayStartedAt: undefined }
     const direct = directContext(client, conn, reconnected)
     for (const hook of client.hooks ?? []) yield* Guard.effect("onConnect hook", () => hook(direct))
-    yield* runReplay(client, direct)
+    const replayStartedAt = yield* runReplay(client, direct)
+    return { conn, replayStartedAt }
   })
 
 /**
@@ -184,28 +192,32 @@ export const activate = (client: Client<any>, conn: Conn, reconnected: boolean):
  * transition's: a send in between finds the queue not empty and queues
  * behind it, so the order of sends is kept.
  */
-export const goUp = (client: Client<any>, conn: Conn, reconnected: boolean): Effect.Effect<void> =>
+export const goUp = (client: Client<any>, { conn, replayStartedAt }: SetUp): Effect.Effect<void> =>
   Effect.zipRight(
     Lifecycle.transition(client, { _tag: "Up", conn }),
     Effect.sync(() => {
       const flushed = Outbound.flushSendQueue(client, conn)
-      if (reconnected && client.replay.mode === "full_buffer") {
+      if (replayStartedAt !== undefined) {
         const now = client.now()
-        client.publish(JetSocketEvent.ReplayCompleted({ timestamp: now, replayed: flushed, duration: Duration.millis(now - client.replayStartedAt) }))
+        client.publish(JetSocketEvent.ReplayCompleted({ timestamp: now, replayed: flushed, duration: Duration.millis(now - replayStartedAt) }))
       }
       goLive(client, conn)
     })
   )
 
-/** Replay on a new connection: `sequence_id` calls `onReplay` with the last sequence id; `full_buffer` only marks the start (the flush re-sends). */
-export const runReplay = (client: Client<any>, context: JetSocket.ConnectContext): Effect.Effect<void, JetSocketError> =>
+/**
+ * Replay on a new connection: `sequence_id` calls `onReplay` with the last
+ * sequence id; `full_buffer` only marks the start (the flush re-sends), and
+ * returns when it started.
+ */
+export const runReplay = (client: Client<any>, context: JetSocket.ConnectContext): Effect.Effect<number | undefined, JetSocketError> =>
   Effect.gen(function*() {
     if (client.replay.mode === "full_buffer") {
-      client.replayStartedAt = client.now()
-      client.publish(JetSocketEvent.ReplayStarted({ timestamp: client.replayStartedAt, mode: "full_buffer" }))
-      return
+      const started = client.now()
+      client.publish(JetSocketEvent.ReplayStarted({ timestamp: started, mode: "full_buffer" }))
+      return started
     }
-    if (client.replay.mode !== "sequence_id" || client.replay.onReplay === undefined) return
+    if (client.replay.mode !== "sequence_id" || client.replay.onReplay === undefined) return undefined
     const started = client.now()
     const lastSequenceId = client.lastSequenceId
     client.publish(JetSocketEvent.ReplayStarted({ timestamp: started, mode: "sequence_id", lastSequenceId }))

@@ -111,7 +111,7 @@ export interface Outage {
  * the outage (`Effect.retry` would start each outage with a fresh
  * schedule, and flap protection needs the same one stepped on).
  */
-export const connectWithRetry = (client: Client<any>, retry: Retry, outage: Outage): Effect.Effect<Conn, JetSocketError, Scope.Scope> =>
+export const connectWithRetry = (client: Client<any>, retry: Retry, outage: Outage): Effect.Effect<Connect.SetUp, JetSocketError, Scope.Scope> =>
   Effect.catchAll(connectOnce(client, outage), (error) =>
     Effect.zipRight(backOff(client, retry, error), Effect.suspend(() => connectWithRetry(client, retry, outage))))
 
@@ -119,7 +119,7 @@ export const connectWithRetry = (client: Client<any>, retry: Retry, outage: Outa
  * One attempt: open a connection, then set it up (hooks, replay). Its
  * number follows the state: the next after a `BackingOff`'s, else 1.
  */
-export const connectOnce = (client: Client<any>, outage: Outage): Effect.Effect<Conn, JetSocketError, Scope.Scope> =>
+export const connectOnce = (client: Client<any>, outage: Outage): Effect.Effect<Connect.SetUp, JetSocketError, Scope.Scope> =>
   Effect.gen(function*() {
     const from = client.lifecycle
     const attempt = from._tag === "BackingOff" ? from.attempt : 1
@@ -131,7 +131,7 @@ export const connectOnce = (client: Client<any>, outage: Outage): Effect.Effect<
       yield* Connect.releaseSocket(conn)
       return yield* Effect.fail(activated.left)
     }
-    return conn
+    return activated.right
   })
 
 /** A drop: pending requests fail with its error, or (`resendOnReconnect`) go out again first on the next connection. */

@@ -39,8 +39,9 @@ import * as Reconnect from "./reconnect.js"
 export const run = (client: Client<any>): Effect.Effect<void> =>
   Effect.scoped(Effect.gen(function*() {
     const retry = new Reconnect.Retry(client)
-    let conn = yield* Reconnect.connectWithRetry(client, retry, { reconnect: false, since: client.now() })
-    yield* Connect.goUp(client, conn, false)
+    const first = yield* Reconnect.connectWithRetry(client, retry, { reconnect: false, since: client.now() })
+    yield* Connect.goUp(client, first)
+    let conn = first.conn
     let rotateAt = rotationDue(client, conn)
     while (true) {
       const ended = yield* endedBefore(client, conn, rotateAt)
@@ -56,8 +57,9 @@ export const run = (client: Client<any>): Effect.Effect<void> =>
         continue
       }
       const outage = yield* Reconnect.afterDrop(client, retry, conn, ended.value)
-      conn = yield* Reconnect.connectWithRetry(client, retry, outage)
-      yield* Connect.goUp(client, conn, true)
+      const next = yield* Reconnect.connectWithRetry(client, retry, outage)
+      yield* Connect.goUp(client, next)
+      conn = next.conn
       rotateAt = rotationDue(client, conn)
     }
   })).pipe(
