@@ -53,13 +53,13 @@ export const compression = (client: Client<any>): false | { readonly threshold: 
 
 /**
  * One connect attempt. The connection lives in a scope of its own, a child
- * of the supervisor's (the scope in the context): it is released when it
+ * of the supervisor's (`supervisorScope`): it is released when it
  * ends (`releaseSocket`), and when the supervisor stops first (interrupted
  * by `close`, or dying) its finalizer closes a socket still open with the
  * code `close` was given (1011 "internal error" when the supervisor died):
  * no socket outlives the supervisor.
  */
-export const open = (client: Client<any>, attempt: number): Effect.Effect<Conn, JetSocketError, Scope.Scope> =>
+export const open = (client: Client<any>, supervisorScope: Scope.Scope, attempt: number): Effect.Effect<Conn, JetSocketError> =>
   Effect.gen(function*() {
     const url = (yield* resolveDynamic(client.urlOption, "url"))!
     const headers = (yield* resolveDynamic(client.options.headers, "headers")) ?? {}
@@ -69,7 +69,7 @@ export const open = (client: Client<any>, attempt: number): Effect.Effect<Conn, 
     client.publish(JetSocketEvent.Connecting({ timestamp: client.now(), url, attempt }))
     const connectTimeout = client.connectTimeout
     const conn = new Conn(client, url)
-    const scope = yield* Scope.fork(yield* Effect.scope, ExecutionStrategy.sequential)
+    const scope = yield* Scope.fork(supervisorScope, ExecutionStrategy.sequential)
     conn.scope = scope
     const transport = client.env.transport
     const connection = yield* Guard.effect("Transport.connect", () => transport.connect({

@@ -111,20 +111,20 @@ export interface Outage {
  * the outage (`Effect.retry` would start each outage with a fresh
  * schedule, and flap protection needs the same one stepped on).
  */
-export const connectWithRetry = (client: Client<any>, retry: Retry, outage: Outage): Effect.Effect<Connect.SetUp, JetSocketError, Scope.Scope> =>
-  Effect.catchAll(connectOnce(client, outage), (error) =>
-    Effect.zipRight(backOff(client, retry, error), Effect.suspend(() => connectWithRetry(client, retry, outage))))
+export const connectWithRetry = (client: Client<any>, scope: Scope.Scope, retry: Retry, outage: Outage): Effect.Effect<Connect.SetUp, JetSocketError> =>
+  Effect.catchAll(connectOnce(client, scope, outage), (error) =>
+    Effect.zipRight(backOff(client, retry, error), Effect.suspend(() => connectWithRetry(client, scope, retry, outage))))
 
 /**
  * One attempt: open a connection, then set it up (hooks, replay). Its
  * number follows the state: the next after a `BackingOff`'s, else 1.
  */
-export const connectOnce = (client: Client<any>, outage: Outage): Effect.Effect<Connect.SetUp, JetSocketError, Scope.Scope> =>
+export const connectOnce = (client: Client<any>, scope: Scope.Scope, outage: Outage): Effect.Effect<Connect.SetUp, JetSocketError> =>
   Effect.gen(function*() {
     const from = client.lifecycle
     const attempt = from._tag === "BackingOff" ? from.attempt : 1
     yield* Lifecycle.transition(client, { _tag: "Connecting", attempt, reconnect: outage.reconnect, since: outage.since })
-    const conn = yield* Connect.open(client, attempt)
+    const conn = yield* Connect.open(client, scope, attempt)
     const activated = yield* Effect.either(Connect.activate(client, conn, outage.reconnect))
     if (activated._tag === "Left") {
       conn.end(activated.left)

@@ -1,8 +1,9 @@
 import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import { InvalidStateError, type JetSocketError } from "../../JetSocketError.js"
 import type { Client } from "../client.js"
 import * as Guard from "../guard.js"
@@ -37,17 +38,25 @@ import * as Reconnect from "./reconnect.js"
  * @internal
  */
 export const run = (client: Client<any>): Effect.Effect<void> =>
-  Effect.scoped(Effect.gen(function*() {
+  Effect.flatMap(Scope.make(), (scope) =>
+    Effect.uninterruptibleMask((restore) =>
+      Effect.catchAllCause(restore(loop(client, scope)), (cause) =>
+        // Its sockets first (closed with `close`'s code, or 1011), then why it ended.
+        Effect.zipRight(Scope.close(scope, Exit.failCause(cause)), ended(client, cause)))))
+
+/** The loop; `scope` holds the sockets it opens. It never succeeds: it is interrupted, fails or dies. */
+const loop = (client: Client<any>, scope: Scope.Scope): Effect.Effect<never, JetSocketError> =>
+  Effect.gen(function*() {
     const retry = new Reconnect.Retry(client)
-    const first = yield* Reconnect.connectWithRetry(client, retry, { reconnect: false, since: client.now() })
+    const first = yield* Reconnect.connectWithRetry(client, scope, retry, { reconnect: false, since: client.now() })
     yield* Connect.goUp(client, first)
     let conn = first.conn
     let rotateAt = rotationDue(client, conn)
     while (true) {
-      const ended = yield* endedBefore(client, conn, rotateAt)
+      const ended = rotateAt === undefined ? Option.some(yield* conn.ended) : yield* endedBefore(client, conn, rotateAt)
       if (Option.isNone(ended)) {
         // Due for rotation: the replacement takes over, or the one in use goes on and is tried again later.
-        const rotated = yield* Effect.either(rotate(client, conn))
+        const rotated = yield* Effect.either(rotate(client, scope, conn))
         if (rotated._tag === "Right") {
           conn = rotated.right
           rotateAt = rotationDue(client, conn)
@@ -57,23 +66,27 @@ export const run = (client: Client<any>): Effect.Effect<void> =>
         continue
       }
       const outage = yield* Reconnect.afterDrop(client, retry, conn, ended.value)
-      const next = yield* Reconnect.connectWithRetry(client, retry, outage)
+      const next = yield* Reconnect.connectWithRetry(client, scope, retry, outage)
       yield* Connect.goUp(client, next)
       conn = next.conn
       rotateAt = rotationDue(client, conn)
     }
-  })).pipe(
-    Effect.catchAllCause((cause) => {
-      if (Cause.isInterruptedOnly(cause)) return Effect.void
-      // Failed (fatal error, exhausted schedule), or died (a bug: user callbacks are guarded) —
-      // `ready`, `messages` and pending requests are settled either way.
-      const error = Option.getOrElse(
-        Cause.failureOption(cause),
-        (): JetSocketError => new InvalidStateError({ state: client.stateNow, operation: "connect", cause: Cause.squash(cause) })
-      )
-      return Close.fail(client, error)
-    })
+  })
+
+/**
+ * How the supervisor ended: interrupted (by `close`: nothing to do), failed
+ * (a fatal error, an exhausted schedule) or died (a bug: user callbacks are
+ * guarded) — `Failed` either way, which settles `ready`, `messages` and
+ * pending requests.
+ */
+const ended = (client: Client<any>, cause: Cause.Cause<JetSocketError>): Effect.Effect<void> => {
+  if (Cause.isInterruptedOnly(cause)) return Effect.void
+  const error = Option.getOrElse(
+    Cause.failureOption(cause),
+    (): JetSocketError => new InvalidStateError({ state: client.stateNow, operation: "connect", cause: Cause.squash(cause) })
   )
+  return Close.fail(client, error)
+}
 
 /** When `conn` is due for rotation, (`Client.now`; `undefined`: never, no `maxConnectionAge`). */
 const rotationDue = (client: Client<any>, conn: Conn): number | undefined => {
@@ -82,9 +95,8 @@ const rotationDue = (client: Client<any>, conn: Conn): number | undefined => {
 }
 
 /** Why `conn` ended, or `None` when `at` came first. */
-const endedBefore = (client: Client<any>, conn: Conn, at: number | undefined): Effect.Effect<Option.Option<JetSocketError>> => {
+const endedBefore = (client: Client<any>, conn: Conn, at: number): Effect.Effect<Option.Option<JetSocketError>> => {
   const ended = Effect.map(conn.ended, Option.some)
-  if (at === undefined) return ended
   const wait = Duration.millis(Math.max(0, at - client.now()))
   return Effect.raceFirst(ended, Effect.as(Effect.sleep(wait), Option.none()))
 }
@@ -95,9 +107,9 @@ const endedBefore = (client: Client<any>, conn: Conn, at: number | undefined): E
  * comes first), re-send what it never confirmed, then deliver the
  * replacement's messages. A refused replacement is closed; the old one stays.
  */
-export const rotate = (client: Client<any>, old: Conn): Effect.Effect<Conn, JetSocketError, Scope.Scope> =>
+export const rotate = (client: Client<any>, scope: Scope.Scope, old: Conn): Effect.Effect<Conn, JetSocketError> =>
   Effect.gen(function*() {
-    const fresh = yield* Connect.open(client, 0)
+    const fresh = yield* Connect.open(client, scope, 0)
     const context = Connect.directContext(client, fresh, true)
     const hooked = yield* Effect.either(
       Effect.forEach(client.hooks ?? [], (hook) => Guard.effect("onConnect hook", () => hook(context)), { discard: true })
