@@ -163,12 +163,11 @@ const connectWith = (construct: (url: string, protocols?: string | Array<string>
     closeSocket
   ).pipe(Effect.map(makeConnection))
 
-/** The socket's finalizer, with the socket as `this` (see `acquireInterruptible`). */
-function closeSocket(this: WebSocket): Effect.Effect<void> {
-  return Effect.sync(() => {
-    if (this.readyState !== CLOSED) this.close()
+/** The socket's finalizer (see `acquireInterruptible`). */
+const closeSocket = (socket: WebSocket): Effect.Effect<void> =>
+  Effect.sync(() => {
+    if (socket.readyState !== CLOSED) socket.close()
   })
-}
 
 /**
  * A `Transport` on a given `WebSocket` constructor.

@@ -13,9 +13,7 @@ import { acquireInterruptible } from "../src/internal/acquire.js"
 
 /** A "socket" named `name` whose release is traced. */
 const socket = (trace: Array<string>, name: string) =>
-  acquireInterruptible(Effect.sync(() => name), function(this: string) {
-    return Effect.sync(() => void trace.push(`release ${this}`))
-  })
+  acquireInterruptible(Effect.sync(() => name), (acquired) => Effect.sync(() => void trace.push(`release ${acquired}`)))
 
 const note = (trace: Array<string>, name: string) => (exit: Exit.Exit<unknown, unknown>) =>
   Effect.sync(() => void trace.push(`${name}:${Exit.isSuccess(exit) ? "success" : "failure"}`))

@@ -49,7 +49,7 @@ type State = JetSocket.ConnectionState
  * @internal
  */
 export class Client<A> implements JetSocket.JetSocket<A> {
-  declare readonly [TypeId]: typeof TypeId
+  readonly [TypeId]: typeof TypeId = TypeId
 
   // --- configuration
   readonly codec: Codec.SyncCodec<A>
@@ -67,8 +67,8 @@ export class Client<A> implements JetSocket.JetSocket<A> {
    */
   readonly decodeOnTake: boolean
 
-  // Settings read from the options when used: rarely (connect, close, a full send queue), and
-  // each a field fewer on every client.
+  // Settings read from the options where they are used (rarely: connect, close, a full send queue):
+  // the options object stays their one source.
   /** Read on an invalid message only. */
   get strict(): boolean {
     return this.options.strict ?? true
@@ -356,9 +356,6 @@ export class Client<A> implements JetSocket.JetSocket<A> {
     this.supervisor = Runtime.runFork(this.env.runtime)(Supervisor.run(this), { immediate: false })
   }
 }
-
-// On the prototype: one property fewer on every client.
-;(Client.prototype as { [TypeId]: typeof TypeId })[TypeId] = TypeId
 
 /**
  * The finalizer a client leaves in its caller's scope. Made here, not inline

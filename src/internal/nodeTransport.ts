@@ -115,7 +115,7 @@ const sessionOf = (socket: WebSocket): WsConnection => (socket as SessionSocket)
  * their context per socket are ~0.2 KiB.
  */
 class WsConnection implements Transport.Connection {
-  declare readonly canPing: true
+  readonly canPing = true
   /** The pong listener is attached on the first ping: a connection that never pings holds none. */
   private listensForPongs = false
   /** ws closes the socket itself after a receiver error; why, for the close that follows. */
@@ -182,9 +182,6 @@ class WsConnection implements Transport.Connection {
   }
 }
 
-// On the prototype: every ws connection can send pings.
-Object.defineProperty(WsConnection.prototype, "canPing", { value: true })
-
 function onSessionMessage(this: WebSocket, data: Buffer, isBinary: boolean): void {
   sessionOf(this).handlers.onMessage(isBinary ? data : data.toString("utf8"))
 }
@@ -206,10 +203,8 @@ function onSessionClose(this: WebSocket, code: number, reason: Buffer): void {
   )
 }
 
-/** The socket's finalizer, with the connection as `this` (see `acquireInterruptible`). */
-function terminate(this: WsConnection): Effect.Effect<void> {
-  return this.terminate()
-}
+/** The socket's finalizer (see `acquireInterruptible`). */
+const terminate = (connection: WsConnection): Effect.Effect<void> => connection.terminate()
 
 const connect = (request: Transport.ConnectRequest) =>
   acquireInterruptible(

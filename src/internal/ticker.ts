@@ -16,15 +16,12 @@ import * as SharedRuntime from "./sharedRuntime.js"
  * @internal
  */
 export class TimerEntry {
-  /** When it is due, in {@link Ticker.elapsed} milliseconds. */
+  /** When it is due, in the ticker's clock's epoch milliseconds. */
   due = 0
   /** Its place in the ticker's heap; -1 while not scheduled. */
   index = -1
-  /** Only on entries made with a callback: a subclass's entries hold no such field. */
-  declare private readonly callback: (() => void) | undefined
-  constructor(callback?: () => void) {
-    if (callback !== undefined) this.callback = callback
-  }
+  /** What it runs (a subclass overrides `run` instead). */
+  constructor(private readonly callback?: () => void) {}
   run(): void {
     this.callback?.()
   }
@@ -70,31 +67,21 @@ export class Ticker {
   /** Completing it wakes the fiber early (an entry became due sooner, or none is left). */
   private wake: Deferred.Deferred<void> | undefined
   private defects: Array<unknown> = []
-  /** When the ticker was made, on its clock. */
-  private readonly epoch: number
 
   constructor(
     /** Where the timer fiber runs: the Runtime of the clients whose entries it holds. */
     readonly runtime: Runtime.Runtime<never>,
     readonly clock: Clock.Clock
-  ) {
-    this.epoch = clock.unsafeCurrentTimeMillis()
-  }
+  ) {}
 
-  /**
-   * Milliseconds on this ticker's clock since it was made. Times kept per
-   * connection are kept in this measure: a small integer is stored in its
-   * field, while epoch milliseconds (over 2^31) need a 16-byte heap number
-   * per field and object.
-   */
-  elapsed(): number {
-    // Math.floor: the difference of two heap numbers is a heap number even when integral.
-    return Math.floor(this.clock.unsafeCurrentTimeMillis() - this.epoch)
+  /** Epoch milliseconds on the ticker's clock (the live clock, or a test's `TestClock`). */
+  now(): number {
+    return this.clock.unsafeCurrentTimeMillis()
   }
 
   /** Runs `entry` after `delay` milliseconds (replacing an earlier schedule of it). */
   schedule(entry: TimerEntry, delay: number): void {
-    entry.due = Math.ceil(this.elapsed() + delay) // an integer (see `elapsed`), never early
+    entry.due = this.now() + delay
     if (entry.index < 0) {
       entry.index = this.heap.length
       this.heap.push(entry)
@@ -146,7 +133,7 @@ export class Ticker {
 
   /** Runs what is due; the delay until the next entry, or `undefined` when none is left. */
   private runDue(): number | undefined {
-    const now = this.elapsed()
+    const now = this.now()
     const due: Array<TimerEntry> = []
     while (this.heap.length > 0 && this.heap[0]!.due <= now) due.push(this.remove(0))
     // Entries run once all due ones are taken: they may schedule themselves (or others) again.
@@ -159,7 +146,7 @@ export class Ticker {
       }
     }
     if (this.heap.length === 0) return undefined
-    return Math.max(0, this.heap[0]!.due - this.elapsed())
+    return Math.max(0, this.heap[0]!.due - this.now())
   }
 
   /** Takes the entry at `index` out of the heap. */
@@ -220,7 +207,7 @@ export class Ticker {
     }
     const wake = Deferred.unsafeMake<void>(FiberId.none)
     this.wake = wake
-    this.sleepingUntil = this.elapsed() + delay
+    this.sleepingUntil = this.now() + delay
     return Effect.raceFirst(this.clock.sleep(Duration.millis(delay)), Deferred.await(wake)).pipe(
       Effect.zipRight(Effect.suspend(() => {
         this.sleepingUntil = Number.POSITIVE_INFINITY
