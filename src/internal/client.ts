@@ -39,12 +39,17 @@ export const TypeId: unique symbol = Symbol.for("jetsocket/JetSocket")
 type State = JetSocket.ConnectionState
 
 /**
- * The client: its configuration, its state, and the public API. Its fields
- * are shared with the modules that do the work (internal/client/*.ts): the
- * data plane (`inbound`, `outbound`, `liveness`) and the control plane
- * (`lifecycle`, `connect`, `reconnect`, `close`), each a set of functions of
- * the client, so a client is one object (see docs/performance.md) and each
- * concern one small module.
+ * The client: its configuration, its state (the lifecycle), the data
+ * plane's fields, and the public API. The work is done by modules of
+ * functions of the client (internal/client/*.ts): the control plane is one
+ * fiber, the supervisor (`client/supervisor.ts`: read it first), with
+ * `reconnect`, `connect`, `close` and `lifecycle`; the data plane
+ * (`conn`, `inbound`, `outbound`, `liveness`, `stats`) runs in transport
+ * callbacks and imports nothing of the control plane.
+ *
+ * Who writes what: the lifecycle only `Lifecycle.transition` (run by the
+ * supervisor and `close`); the data plane's fields the data plane; the
+ * figures both planes, as counters.
  *
  * @internal
  */
@@ -94,35 +99,39 @@ export class Client<A> implements JetSocket.JetSocket<A> {
     return this.options.replay ?? noReplay
   }
 
-  // --- the state (the control plane's: changed only by `Lifecycle.transition`)
+  /** The `onConnect` hooks (made by the first), run by the supervisor on each new connection. */
+  hooks: Set<(context: JetSocket.ConnectContext) => Effect.Effect<void, JetSocketError>> | undefined = undefined
+
+  // --- the state: changed only by `Lifecycle.transition`
   /** @internal The lifecycle: one tagged value, the client's only state (see lifecycle.ts). */
   lifecycle: Lifecycle.State = Lifecycle.idle
   /** @internal The lifecycle's public name, kept by `Lifecycle.transition` (the send path compares it). */
   stateNow: State = "Idle"
   /** The supervisor: the client's one fiber, from `make` to `close` (see client/supervisor.ts). */
   supervisor: Fiber.RuntimeFiber<void> | undefined = undefined
+
+  // --- what the state is published through (settled and written by `Lifecycle.transition`)
   /** Completed by the first connection, failed by the end before it: `ready`. */
   readonly firstOpen: Deferred.Deferred<void, JetSocketError> = Deferred.unsafeMake(FiberId.none)
+  /** @internal The public state as a `SubscriptionRef`, made for the first `stateChanges` subscriber. */
+  stateRef: SubscriptionRef.SubscriptionRef<State> | undefined = undefined
+  /** The events hub: made for the first subscriber; `null` once the client closed (no more events). */
+  pubsub: PubSub.PubSub<JetSocketEvent> | null | undefined
 
   // --- the data plane's fields
   /** The URL of the last attempt (an Effect option is evaluated per attempt). */
   currentUrl: string
   /** Sends waiting for a connection (made on the first one that has to wait). */
   queuedSends: SendQueue<Outbound.Queued> | undefined
-  // Made on first use: an idle connection should cost little more than its socket (see docs/performance.md).
+  /** Requests waiting for their reply (made by the first request). */
   pending: Set<PendingRequest> | undefined
-  /** The `onConnect` hooks (made by the first). */
-  hooks: Set<(context: JetSocket.ConnectContext) => Effect.Effect<void, JetSocketError>> | undefined = undefined
-  /** @internal The public state as a `SubscriptionRef`, made for the first `stateChanges` subscriber. */
-  stateRef: SubscriptionRef.SubscriptionRef<State> | undefined = undefined
-  /** The events hub: made for the first subscriber; `null` once the client closed (no more events). */
-  pubsub: PubSub.PubSub<JetSocketEvent> | null | undefined
   /** The sequence key of the last message delivered (replay `sequence_id`). */
   lastSequenceId: unknown = undefined
   /** Backpressure paused reading: a connection opened meanwhile starts paused, and stays so when it goes live. */
   bufferPaused = false
   /** How many times backpressure paused reading (the heartbeat checks it). */
   bufferPauses = 0
+  /** When the counters were last flushed to the metrics (`now`). */
   lastMetricsFlush = 0
   /** Dropped since the last `BufferOverflow` event; an event is due while it is above 0. */
   droppedSinceEvent = 0
