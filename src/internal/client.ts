@@ -105,8 +105,10 @@ export class Client<A> implements JetSocket.JetSocket<A> {
   // --- the state: changed only by `Lifecycle.transition`
   /** @internal The lifecycle: one tagged value, the client's only state (see lifecycle.ts). */
   lifecycle: Lifecycle.State = Lifecycle.idle
-  /** @internal The lifecycle's public name, kept by `Lifecycle.transition` (the send path compares it). */
-  stateNow: State = "Idle"
+  /** @internal The lifecycle's public name (a projection of it, see `Lifecycle.publicName`). */
+  get stateNow(): State {
+    return Lifecycle.publicName(this.lifecycle)
+  }
   /** The supervisor: the client's one fiber, from `make` to `close` (see client/supervisor.ts). */
   supervisor: Fiber.RuntimeFiber<void> | undefined = undefined
 

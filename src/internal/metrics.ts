@@ -92,7 +92,7 @@ export const countState = (labels: ReadonlyArray<MetricLabel.MetricLabel>, from:
  * counters as last flushed, and what it adds to the buffer and send-queue
  * gauges (taken back when it closes). Made on the first flush with something
  * to record, or the first outage: an idle client holds none (its state is
- * counted from `client.stateNow`, see `Telemetry.transition`).
+ * counted from the state it leaves at each transition, see `Telemetry.transition`).
  *
  * @internal
  */

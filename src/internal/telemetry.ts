@@ -32,26 +32,38 @@ const outages = new WeakMap<Client<any>, Outage>()
 
 /**
  * Called by `Lifecycle.transition` (the one place the state changes) once
- * the state is `next`, with the public name of `next`; `client.stateNow` is
- * still the name before. Counts the client in the state gauge, and opens,
+ * the state is `next`, with the public names of `next` and of the state
+ * before (`previous`), and the attempts the outage made so far. Counts the client in the state gauge, and opens,
  * annotates and ends the outage span. It never throws: the state has changed
  * already, and a tracer that throws must not leave a transition half done.
  *
  * @internal
  */
-export const transition = (client: Client<any>, next: Lifecycle.State, name: JetSocket.ConnectionState, attempts: number): void => {
+export const transition = (
+  client: Client<any>,
+  next: Lifecycle.State,
+  name: JetSocket.ConnectionState,
+  previous: JetSocket.ConnectionState,
+  attempts: number
+): void => {
   try {
-    record(client, next, name, attempts)
+    record(client, next, name, previous, attempts)
   } catch {
     // Telemetry is best effort: the client goes on without the span or the figure.
   }
 }
 
-const record = (client: Client<any>, next: Lifecycle.State, name: JetSocket.ConnectionState, attempts: number): void => {
-  // The state gauge holds nothing per client: the state counted is `stateNow` (not yet updated: none
-  // while Idle), under the labels of the URL option, which stay the same for the client's life (a URL
-  // given as an Effect: no server labels), so each decrement finds the series its increment made.
-  const counted = client.stateNow === "Idle" ? undefined : client.stateNow
+const record = (
+  client: Client<any>,
+  next: Lifecycle.State,
+  name: JetSocket.ConnectionState,
+  previous: JetSocket.ConnectionState,
+  attempts: number
+): void => {
+  // The state gauge holds nothing per client: the state counted is the one before (none while Idle),
+  // under the labels of the URL option, which stay the same for the client's life (a URL given as
+  // an Effect: no server labels), so each decrement finds the series its increment made.
+  const counted = previous === "Idle" ? undefined : previous
   const target = next._tag === "Closed" ? undefined : name
   if (counted !== target) countState(clientLabels(client, typeof client.urlOption === "string" ? client.urlOption : "<dynamic>"), counted, target)
   const outage = outages.get(client)

@@ -185,6 +185,7 @@ export const transition = (
     // What can throw (a transport's getter) is read before anything changes: a transition happens
     // entirely or not at all (a supervisor that dies on it is then failed from `from`).
     const protocol = to._tag === "Up" ? to.conn.connection!.protocol : ""
+    const previous = publicName(from)
     client.lifecycle = to
     const now = client.now()
     switch (to._tag) {
@@ -220,9 +221,8 @@ export const transition = (
         break
     }
     const name = publicName(to)
-    Telemetry.transition(client, to, name, attemptsIn(from)) // the state gauge and the outage span; nothing per message
-    if (name === client.stateNow) return Effect.void
-    client.stateNow = name
+    Telemetry.transition(client, to, name, previous, attemptsIn(from)) // the state gauge and the outage span; nothing per message
+    if (name === previous) return Effect.void
     Stats.flushMetrics(client)
     return client.stateRef === undefined ? Effect.void : SubscriptionRef.set(client.stateRef, name)
   })
