@@ -1,6 +1,7 @@
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as Option from "effect/Option"
@@ -113,8 +114,13 @@ export class Client<A> implements JetSocket.JetSocket<A> {
   supervisor: Fiber.RuntimeFiber<void> | undefined = undefined
 
   // --- what the state is published through (settled and written by `Lifecycle.transition`)
-  /** Completed by the first connection, failed by the end before it: `ready`. */
-  readonly firstOpen: Deferred.Deferred<void, JetSocketError> = Deferred.unsafeMake(FiberId.none)
+  /** How the first connect ended, once it did (the first `Up`, or the end before it): `ready`'s answer. */
+  firstOpen: Exit.Exit<void, JetSocketError> | undefined = undefined
+  /**
+   * Who waits on `ready` until then (made by the first waiter, let go once
+   * settled: an Effect `Deferred` is ~0.6 KiB, docs/performance.md).
+   */
+  firstOpenWaiters: Deferred.Deferred<void, JetSocketError> | undefined = undefined
   /** @internal The public state as a `SubscriptionRef`, made for the first `stateChanges` subscriber. */
   stateRef: SubscriptionRef.SubscriptionRef<State> | undefined = undefined
   /** The events hub: made for the first subscriber; `null` once the client closed (no more events). */
@@ -181,7 +187,7 @@ export class Client<A> implements JetSocket.JetSocket<A> {
   }
 
   get ready(): Effect.Effect<void, JetSocketError> {
-    return Deferred.await(this.firstOpen)
+    return Effect.suspend(() => this.firstOpen ?? Deferred.await(this.firstOpenWaiters ??= Deferred.unsafeMake(FiberId.none)))
   }
 
   /** The connection sends go to: the one the lifecycle has up, if any. */

@@ -1,5 +1,6 @@
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as PubSub from "effect/PubSub"
@@ -67,8 +68,8 @@ const closeNow = (client: Client<any>, closing: Lifecycle.Closing): Effect.Effec
     if (client.supervisor !== undefined) yield* Fiber.interrupt(client.supervisor)
     if (client.pending !== undefined) Lifecycle.failPending(client, new InvalidStateError({ state: "Closed", operation: "request" }))
     // Only a client closed before its first open has `ready` to fail (no error built otherwise).
-    if (!(yield* Deferred.isDone(client.firstOpen))) {
-      yield* Deferred.fail(client.firstOpen, new InvalidStateError({ state: "Closed", operation: "connect" }))
+    if (client.firstOpen === undefined) {
+      Lifecycle.settleReady(client, Exit.fail(new InvalidStateError({ state: "Closed", operation: "connect" })))
     }
     if (closing.failure === undefined) client.buffer.end()
     yield* Lifecycle.transition(client, { _tag: "Closed", failure: closing.failure, code: closing.code, reason: closing.reason })

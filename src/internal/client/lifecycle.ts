@@ -200,7 +200,7 @@ export const transition = (
             downtime: Duration.millis(client.now() - from.since)
           }))
         }
-        Deferred.unsafeDone(client.firstOpen, Exit.void)
+        settleReady(client, Exit.void)
         break
       }
       case "Dropped":
@@ -213,7 +213,7 @@ export const transition = (
         client.publish(JetSocketEvent.Error({ timestamp: now, error: to.error, fatal: true }))
         client.buffer.fail(to.error)
         failPending(client, to.error)
-        Deferred.unsafeDone(client.firstOpen, Exit.fail(to.error))
+        settleReady(client, Exit.fail(to.error))
         break
       case "Closed":
         Stats.flushMetrics(client)
@@ -226,6 +226,15 @@ export const transition = (
     Stats.flushMetrics(client)
     return client.stateRef === undefined ? Effect.void : SubscriptionRef.set(client.stateRef, name)
   })
+
+/** Settles `ready` (once): the first connection is up, or the client failed or closed before it. */
+export const settleReady = (client: Client<any>, exit: Exit.Exit<void, JetSocketError>): void => {
+  if (client.firstOpen !== undefined) return
+  client.firstOpen = exit
+  const waiters = client.firstOpenWaiters
+  client.firstOpenWaiters = undefined
+  if (waiters !== undefined) Deferred.unsafeDone(waiters, exit)
+}
 
 /**
  * How many attempts the outage in `state` has made: the number of the one
