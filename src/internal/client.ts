@@ -118,7 +118,8 @@ export class Client<A> implements JetSocket.JetSocket<A> {
   firstOpen: Exit.Exit<void, JetSocketError> | undefined = undefined
   /**
    * Who waits on `ready` until then (made by the first waiter, let go once
-   * settled: an Effect `Deferred` is ~0.6 KiB, docs/performance.md).
+   * settled: a settled `Deferred` held for the client's life is memory for
+   * nothing, docs/performance.md).
    */
   firstOpenWaiters: Deferred.Deferred<void, JetSocketError> | undefined = undefined
   /** @internal The public state as a `SubscriptionRef`, made for the first `stateChanges` subscriber. */

@@ -111,8 +111,8 @@ const sessionOf = (socket: WebSocket): WsConnection => (socket as SessionSocket)
 /**
  * An open ws socket as a transport connection, and the state its session
  * listeners need. The listeners are module functions called with the socket
- * as `this` (ws emits that way), shared by every socket: three closures and
- * their context per socket are ~0.2 KiB.
+ * as `this` (ws emits that way), shared by every socket, rather than three
+ * closures and their context per socket (docs/performance.md).
  */
 class WsConnection implements Transport.Connection {
   readonly canPing = true
@@ -223,7 +223,7 @@ const connect = (request: Transport.ConnectRequest) =>
               : { threshold: request.compression.threshold, clientNoContextTakeover: false },
             maxPayload: request.maxMessageSize,
             // No `handshakeTimeout`: ws implements it as the socket's idle timeout, whose
-            // Timeout object then stays on every open socket (~150 B each); see `timer` below.
+            // Timeout object then stays on every open socket; see `timer` below.
             followRedirects: false,
             ...(tls.ca !== undefined ? { ca: tls.ca as string } : {}),
             ...(tls.cert !== undefined ? { cert: tls.cert as string } : {}),
