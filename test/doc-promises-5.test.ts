@@ -1,0 +1,187 @@
+/**
+ * Documented promises that had no test, or only one that could not fail (round four): each test
+ * names the page and quotes the promise. Black-box through the public API against a real server on
+ * 127.0.0.1, on the TestClock where the promise is about time.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Fiber, Schema, Stream, TestClock } from "effect"
+import * as JetSocket from "../src/JetSocket.js"
+import type { JetSocketEvent } from "../src/JetSocketEvent.js"
+import * as Multiplex from "../src/Multiplex.js"
+import * as NodeTransport from "../src/NodeTransport.js"
+import * as TestServer from "../src/TestServer.js"
+import { binanceOptions, exchange } from "./fixtures/exchange.js"
+import { ioTurns, recordEvents, sendMarker } from "./fixtures/helpers.js"
+
+const clock = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
+  it.scoped(name, () => body().pipe(Effect.provide(NodeTransport.layer)), 30_000)
+
+const live = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
+  it.scopedLive(name, () => body().pipe(Effect.provide(NodeTransport.layer)), 30_000)
+
+/** Moves the clock by `ms`, then lets the sockets' I/O run. */
+const advance = (ms: number) => Effect.zipRight(TestClock.adjust(ms), ioTurns(5))
+
+/** Polls (real time, bounded: I/O is real) until `predicate` holds. */
+const until = (predicate: () => boolean, what: string, timeoutMs = 10_000) =>
+  TestServer.waitUntil(predicate, timeoutMs).pipe(Effect.orDieWith(() => new Error(`${what} not reached in time`)))
+
+type Tagged<T extends JetSocketEvent["_tag"]> = Extract<JetSocketEvent, { _tag: T }>
+const ofTag = <T extends JetSocketEvent["_tag"]>(events: ReadonlyArray<JetSocketEvent>, tag: T) =>
+  events.filter((e): e is Tagged<T> => e._tag === tag)
+
+describe("documented promises, round four", () => {
+  // heartbeat.md's HeartbeatConfig table: interval default "30 seconds", timeout default "10 seconds".
+  clock("a HeartbeatConfig without interval pings every 30 s; one without timeout waits 10 s for the pong", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.make({ handler: TestServer.silent, autoPong: false })
+      const a = yield* JetSocket.connect(server.url, { reconnect: false, heartbeat: { timeout: "3 seconds" } })
+      const b = yield* JetSocket.connect(server.url, { reconnect: false, heartbeat: { interval: "5 seconds" } })
+      const eventsA = yield* recordEvents(a)
+      const eventsB = yield* recordEvents(b)
+      const tags = (events: ReadonlyArray<JetSocketEvent>) => events.map((e) => e._tag)
+      yield* advance(5000)
+      expect(tags(eventsB)).toEqual(["Ping"])
+      // b's pong deadline: 10 s after its ping (it pings again at 10 s, but a missing pong ends it first)
+      yield* advance(10_000 - 1)
+      expect(ofTag(eventsB, "Error")).toEqual([])
+      expect(tags(eventsA)).toEqual([])
+      yield* advance(1)
+      yield* until(() => ofTag(eventsB, "Error").length >= 1, "b's pong timeout")
+      expect(ofTag(eventsB, "Error")[0]!.error).toMatchObject({ _tag: "ConnectionTimeoutError", operation: "pong" })
+      // a: its first ping at 30 s
+      yield* advance(30_000 - 15_000 - 1)
+      expect(tags(eventsA)).toEqual([])
+      yield* advance(1)
+      expect(tags(eventsA)).toEqual(["Ping"])
+    }))
+
+  // heartbeat.md: pongMatcher "Without it any incoming message counts as the pong (and is delivered)".
+  clock("an application ping without pongMatcher: any incoming message is the pong, and is delivered", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.make({
+        handler: (connection) => connection.onMessage(() => connection.send({ type: "anything" }))
+      })
+      const ws = yield* JetSocket.connect(server.url, {
+        reconnect: false,
+        heartbeat: { interval: "5 seconds", timeout: "2 seconds", payload: { type: "ping" } }
+      })
+      const events = yield* recordEvents(ws)
+      yield* advance(5000)
+      yield* until(() => ofTag(events, "Pong").length === 1, "the pong")
+      // (the clock is the TestClock: a recv timeout would never fire; bound the wait in real time)
+      const received = yield* Effect.fork(ws.recv())
+      yield* until(() => received.unsafePoll() !== null, "the message", 2_000)
+      expect(yield* Fiber.join(received)).toEqual({ type: "anything" })
+      expect(server.receivedJson()).toEqual([{ type: "ping" }])
+      // answered: its deadline passes without a timeout
+      yield* advance(2000)
+      expect(ofTag(events, "Error")).toEqual([])
+      expect(yield* ws.state).toBe("Connected")
+    }))
+
+  // buffering.md's replay table: `"none"` (default) — "nothing more than the send queue": no replay,
+  // so no ReplayStarted/ReplayCompleted events on a reconnect.
+  live("replay mode none is the default: a reconnect brings no replay events", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.make({ handler: TestServer.echo })
+      const ws = yield* JetSocket.connect(server.url, { heartbeat: false, reconnect: { base: "5 millis", jitter: false } })
+      const events = yield* recordEvents(ws)
+      server.dropAll()
+      yield* until(() => ofTag(events, "Reconnected").length === 1, "the reconnect")
+      // a message echoed on the new connection: its hooks and any replay ran before it was delivered
+      yield* ws.send({ after: true })
+      expect(yield* ws.recv({ timeout: "5 seconds" })).toEqual({ after: true })
+      expect(events.filter((e) => e._tag === "ReplayStarted" || e._tag === "ReplayCompleted")).toEqual([])
+    }))
+
+  // buffering.md: "`buffer: 5000` is shorthand for `{ capacity: 5000 }`" (the policy stays "backpressure").
+  live("buffer: N is a capacity of N with the default policy", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.make({ handler: TestServer.sequenced({ to: 50 }) })
+      const ws = yield* JetSocket.connect<{ seq: number }>(server.url, { heartbeat: false, buffer: 20 })
+      expect((yield* ws.stats).bufferCapacity).toBe(20)
+      yield* until(() => Effect.runSync(ws.stats).bufferSize >= 20, "a full buffer")
+      const seqs = yield* ws.messages.pipe(Stream.take(50), Stream.map((m) => m.seq), Stream.runCollect, Effect.timeout("5 seconds"))
+      expect(Array.from(seqs)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1))
+      expect((yield* ws.stats).dropped).toBe(0)
+    }))
+
+  // multiplexing.md: "`channelExtractor(message)` (a function ...; it wins over `channelKey`)".
+  live("Multiplex: channelExtractor wins over channelKey", () =>
+    Effect.gen(function*() {
+      const server = exchange("binance")
+      const ts = yield* TestServer.make({ handler: server.handler })
+      // routes by the data's `to` field, not by `stream`
+      const mux = yield* Multiplex.make(ts.url, {
+        ...binanceOptions,
+        channelExtractor: (m) => (m as { data?: { to?: string } }).data?.to
+      })
+      const a = yield* mux.subscribe("a@trade")
+      const b = yield* mux.subscribe("b@trade")
+      yield* ts.waitUntil(() => server.isSubscribed("a@trade") && server.isSubscribed("b@trade"))
+      server.publish("a@trade", { to: "b@trade", n: 1 })
+      server.publish("b@trade", { to: "a@trade", n: 2 })
+      expect(((yield* b.recv({ timeout: "5 seconds" })) as { data: { n: number } }).data.n).toBe(1)
+      expect(((yield* a.recv({ timeout: "5 seconds" })) as { data: { n: number } }).data.n).toBe(2)
+      expect((yield* mux.stats).unroutableMessages).toBe(0)
+    }))
+
+  // multiplexing.md: "A full subscription pauses the single router fiber until its consumer has taken
+  // half of its queue": one message short of half, routing stays held.
+  live("Multiplex backpressure: routing resumes when half the queue is taken, not one message before", () =>
+    Effect.gen(function*() {
+      const server = exchange("binance")
+      const ts = yield* TestServer.make({ handler: server.handler })
+      const mux = yield* Multiplex.make(ts.url, binanceOptions)
+      const slow = yield* mux.subscribe("slow@trade", { queueSize: 6 })
+      const probe = yield* mux.subscribe("probe@trade")
+      yield* ts.waitUntil(() => server.isSubscribed("slow@trade") && server.isSubscribed("probe@trade"))
+      for (let i = 1; i <= 6; i++) server.publish("slow@trade", { i })
+      yield* until(() => Effect.runSync(mux.stats).totalMessagesRouted >= 6, "slow full")
+      // two of six taken (one short of half): still held — a probe sent now waits in the client's buffer
+      yield* slow.recv()
+      yield* slow.recv()
+      server.publish("probe@trade", { i: 1 })
+      yield* until(() => Effect.runSync(mux.client.stats).messagesReceived === 7, "the probe at the client")
+      yield* sendMarker(mux.client.send, () => server.raw)
+      expect((yield* mux.stats).totalMessagesRouted).toBe(6)
+      expect((yield* probe.stats).received).toBe(0)
+      // the third: half taken, routing resumes
+      yield* slow.recv()
+      expect((yield* probe.recv({ timeout: "5 seconds" })) as unknown).toEqual({ stream: "probe@trade", data: { i: 1 } })
+    }))
+
+  // errors.md / typed-messages.md: InvalidMessageError's `preview` is "a bounded excerpt of the frame
+  // (at most 200 characters, or the first 32 bytes of a binary frame)".
+  live("InvalidMessageError's preview: the first 200 characters of a text frame, the first 32 bytes of a binary one", () =>
+    Effect.gen(function*() {
+      const text = "ab".repeat(5000)
+      const server = yield* TestServer.make({ handler: TestServer.silent })
+      const Message = Schema.Struct({ n: Schema.Number })
+      const ws = yield* JetSocket.connect(server.url, { heartbeat: false, reconnect: false, schema: Message, strict: false })
+      const events = yield* recordEvents(ws)
+      server.connections()[0]!.send(new TextEncoder().encode(text))
+      server.broadcast(text)
+      server.broadcast({ n: 1 })
+      // messages are decoded as they are read: the two invalid ones are skipped on the way to the third
+      expect(yield* ws.recv({ timeout: "5 seconds" })).toEqual({ n: 1 })
+      yield* until(() => ofTag(events, "ValidationError").length === 2, "two invalid messages")
+      const [binary, textual] = ofTag(events, "ValidationError").map((e) => (e.error._tag === "InvalidMessageError" ? e.error.preview : ""))
+      expect(textual!.startsWith(text.slice(0, 200))).toBe(true)
+      expect(textual!.includes(text.slice(0, 201))).toBe(false)
+      const hex = (n: number) => Array.from(new TextEncoder().encode(text).slice(0, n), (b) => b.toString(16).padStart(2, "0")).join("")
+      expect(binary).toContain(hex(32))
+      expect(binary).not.toContain(hex(33))
+    }))
+
+  // errors.md: ConnectionRefusedError's `body?` is "(first 1 KiB)" of a refused upgrade's body.
+  live("a refused upgrade's body on the error: its first 1 KiB, exactly", () =>
+    Effect.gen(function*() {
+      const body = Array.from({ length: 4000 }, (_, i) => String.fromCharCode(97 + (i % 26))).join("")
+      const server = yield* TestServer.make({ upgrade: TestServer.refuse(403, { body }) })
+      const error = yield* Effect.flip(JetSocket.connect(server.url, { heartbeat: false }))
+      expect(error).toMatchObject({ _tag: "ConnectionRefusedError", status: 403, fatal: true })
+      expect(error._tag === "ConnectionRefusedError" && error.body).toBe(body.slice(0, 1024))
+    }))
+})
