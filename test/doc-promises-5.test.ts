@@ -184,4 +184,26 @@ describe("documented promises, round four", () => {
       expect(error).toMatchObject({ _tag: "ConnectionRefusedError", status: 403, fatal: true })
       expect(error._tag === "ConnectionRefusedError" && error.body).toBe(body.slice(0, 1024))
     }))
+
+  // concepts.md: "Every event has a `timestamp` from Effect's `Clock`, so tests under `TestClock` are
+  // deterministic."
+  clock("events are stamped with Effect's Clock (the TestClock here), not the wall clock", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.make({ handler: TestServer.silent })
+      yield* TestClock.adjust(12_345)
+      const ws = yield* JetSocket.make(server.url, { heartbeat: false, reconnect: { base: "1 second", jitter: false } })
+      const events = yield* recordEvents(ws)
+      yield* ws.ready
+      yield* until(() => ofTag(events, "Connected").length === 1, "Connected")
+      yield* advance(1000)
+      server.dropAll()
+      yield* until(() => ofTag(events, "Reconnecting").length === 1, "Reconnecting")
+      expect(events.map((e) => [e._tag, e.timestamp])).toEqual([
+        ["Connecting", 12_345],
+        ["Connected", 12_345],
+        ["Disconnected", 13_345],
+        ["Error", 13_345],
+        ["Reconnecting", 13_345]
+      ])
+    }))
 })
