@@ -12,6 +12,7 @@ import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
 import { binanceOptions, exchange } from "./fixtures/exchange.js"
 import { ioTurns, recordEvents, sendMarker } from "./fixtures/helpers.js"
+import { makeSdk, points } from "./observability-sdk.js"
 
 const clock = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
   it.scoped(name, () => body().pipe(Effect.provide(NodeTransport.layer)), 30_000)
@@ -206,4 +207,34 @@ describe("documented promises, round four", () => {
         ["Reconnecting", 13_345]
       ])
     }))
+
+  // getting-started.md: the metrics are "flushed at most once a second while messages flow";
+  // observability.md: "after a chunk the consumer takes, once a second has passed since the last one".
+  it.scoped("metrics: a message taken 999 ms after the last flush is not flushed yet; one taken at 1 s is", () => {
+    const { exported, layer } = makeSdk()
+    return Effect.gen(function*() {
+      const server = yield* TestServer.make({ handler: TestServer.silent })
+      const name = "flush-once-a-second"
+      const labels = { "jetsocket.name": name, "server.address": "127.0.0.1", "server.port": String(server.port) }
+      // connected: a state change, so a flush at 0 ms
+      const ws = yield* JetSocket.connect(server.url, { name, heartbeat: false, reconnect: false })
+      const received = () =>
+        Effect.map(exported.metrics, (metrics) => points(metrics, "jetsocket_messages_received_total", labels).map((p) => p.value))
+      const take = (n: number) =>
+        Effect.gen(function*() {
+          server.broadcast({ n })
+          const fiber = yield* Effect.fork(ws.recv())
+          yield* until(() => fiber.unsafePoll() !== null, `message ${n}`, 5_000)
+          expect(yield* Fiber.join(fiber)).toEqual({ n })
+        })
+      const before = yield* received()
+      yield* take(1)
+      yield* advance(999)
+      yield* take(2)
+      expect(yield* received()).toEqual(before)
+      yield* advance(1)
+      yield* take(3)
+      expect(yield* received()).toEqual([3])
+    }).pipe(Effect.provide(NodeTransport.layer), Effect.provide(layer))
+  }, 30_000)
 })
