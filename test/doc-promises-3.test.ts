@@ -4,33 +4,17 @@
  * `JetSocket.Options`' doc comments), each checked black-box through the public API against a real
  * server on 127.0.0.1, on the TestClock where the promise is about time: one millisecond early
  * nothing happens, at the default it does. test/defaults.test.ts has the request timeout, the
- * heartbeat's 30 s / 10 s, the send queue's 1000, the buffer's capacity and compression off.
+ * heartbeat's 30 s / 10 s (omitted or given as a duration), the send queue's 1000, the buffer's
+ * capacity and compression off.
  */
-import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, Random, Stream, TestClock } from "effect"
+import { describe, expect } from "@effect/vitest"
+import { Duration, Effect, Fiber, Random, Stream } from "effect"
 import * as JetSocket from "../src/JetSocket.js"
-import type { JetSocketEvent } from "../src/JetSocketEvent.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
 import * as Transport from "../src/Transport.js"
-import { closedPort, ioTurns, recordEvents } from "./fixtures/helpers.js"
-
-const clock = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
-  it.scoped(name, () => body().pipe(Effect.provide(NodeTransport.layer)), 30_000)
-
-const live = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
-  it.scopedLive(name, () => body().pipe(Effect.provide(NodeTransport.layer)), 30_000)
-
-/** Moves the clock by `ms`, then lets the sockets' I/O run. */
-const advance = (ms: number) => Effect.zipRight(TestClock.adjust(ms), ioTurns(5))
-
-/** Polls (real time, bounded: I/O is real) until `predicate` holds. */
-const until = (predicate: () => boolean, what: string, timeoutMs = 10_000) =>
-  TestServer.waitUntil(predicate, timeoutMs).pipe(Effect.orDieWith(() => new Error(`${what} not reached in time`)))
-
-type Tagged<T extends JetSocketEvent["_tag"]> = Extract<JetSocketEvent, { _tag: T }>
-const ofTag = <T extends JetSocketEvent["_tag"]>(events: ReadonlyArray<JetSocketEvent>, tag: T) =>
-  events.filter((e): e is Tagged<T> => e._tag === tag)
+import { closedPort, recordEvents } from "./fixtures/helpers.js"
+import { advance, clock, live, ofTag, until } from "./fixtures/clock.js"
 
 /**
  * The Node transport, recording every request the client makes and the timeout of every close; with
@@ -149,26 +133,6 @@ describe("documented defaults of the client", () => {
       expect(ofTag(events, "Reconnecting")).toHaveLength(1)
       expect(ofTag(events, "Connecting").map((e) => e.attempt)).toEqual([1, 1])
     }).pipe(Effect.withRandom(Random.fixed([0.5]))))
-
-  // heartbeat.md: "a duration | ping frames at that interval, 10 s timeout".
-  clock("heartbeat given as a duration: pings at that interval, the default 10 s pong timeout", () =>
-    Effect.gen(function*() {
-      const server = yield* TestServer.make({ handler: TestServer.silent, autoPong: false })
-      const ws = yield* JetSocket.connect(server.url, { reconnect: false, heartbeat: "20 seconds" })
-      const events = yield* recordEvents(ws)
-      const tags = () => events.map((e) => e._tag)
-      yield* advance(20_000 - 1)
-      expect(tags()).toEqual([])
-      yield* advance(1)
-      expect(tags()).toEqual(["Ping"])
-      yield* advance(10_000 - 1)
-      expect(tags()).toEqual(["Ping"])
-      yield* advance(1)
-      yield* until(() => ofTag(events, "Error").length >= 1, "the pong timeout")
-      const error = ofTag(events, "Error")[0]!.error
-      expect(error).toMatchObject({ _tag: "ConnectionTimeoutError", operation: "pong" })
-      expect(error._tag === "ConnectionTimeoutError" && Duration.toMillis(error.timeout)).toBe(10_000)
-    }))
 
   // getting-started.md: "a bounded receive buffer — 1000 messages with backpressure: when your consumer
   // lags, the socket stops being read; nothing is dropped"; buffering.md: "backpressure" (default).

@@ -6,27 +6,13 @@
  * happens, at the default it does.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, TestClock } from "effect"
+import { Duration, Effect, Fiber } from "effect"
 import * as ConnectionPool from "../src/ConnectionPool.js"
 import * as Multiplex from "../src/Multiplex.js"
-import * as NodeTransport from "../src/NodeTransport.js"
 import * as Presets from "../src/Presets.js"
 import * as TestServer from "../src/TestServer.js"
 import { binanceOptions, exchange } from "./fixtures/exchange.js"
-import { ioTurns } from "./fixtures/helpers.js"
-
-const clock = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
-  it.scoped(name, () => body().pipe(Effect.provide(NodeTransport.layer)), 30_000)
-
-const live = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
-  it.scopedLive(name, () => body().pipe(Effect.provide(NodeTransport.layer)), 30_000)
-
-/** Moves the clock by `ms`, then lets the sockets' I/O run. */
-const advance = (ms: number) => Effect.zipRight(TestClock.adjust(ms), ioTurns(5))
-
-/** Polls (real time, bounded: I/O is real) until `predicate` holds. */
-const until = (predicate: () => boolean, what: string, timeoutMs = 10_000) =>
-  TestServer.waitUntil(predicate, timeoutMs).pipe(Effect.orDieWith(() => new Error(`${what} not reached in time`)))
+import { advance, clock, live, until } from "./fixtures/clock.js"
 
 /** Pongs a client has seen (its latency histogram counts each round trip once). */
 const pongs = (ws: { readonly stats: Effect.Effect<{ readonly latencyHistogram: ReadonlyArray<{ readonly count: number }> }> }) =>

@@ -11,25 +11,9 @@ import * as Multiplex from "../src/Multiplex.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
 import { binanceOptions, exchange } from "./fixtures/exchange.js"
-import { ioTurns, recordEvents, sendMarker } from "./fixtures/helpers.js"
+import { recordEvents, sendMarker } from "./fixtures/helpers.js"
 import { makeSdk, points } from "./observability-sdk.js"
-
-const clock = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
-  it.scoped(name, () => body().pipe(Effect.provide(NodeTransport.layer)), 30_000)
-
-const live = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
-  it.scopedLive(name, () => body().pipe(Effect.provide(NodeTransport.layer)), 30_000)
-
-/** Moves the clock by `ms`, then lets the sockets' I/O run. */
-const advance = (ms: number) => Effect.zipRight(TestClock.adjust(ms), ioTurns(5))
-
-/** Polls (real time, bounded: I/O is real) until `predicate` holds. */
-const until = (predicate: () => boolean, what: string, timeoutMs = 10_000) =>
-  TestServer.waitUntil(predicate, timeoutMs).pipe(Effect.orDieWith(() => new Error(`${what} not reached in time`)))
-
-type Tagged<T extends JetSocketEvent["_tag"]> = Extract<JetSocketEvent, { _tag: T }>
-const ofTag = <T extends JetSocketEvent["_tag"]>(events: ReadonlyArray<JetSocketEvent>, tag: T) =>
-  events.filter((e): e is Tagged<T> => e._tag === tag)
+import { advance, clock, live, ofTag, until } from "./fixtures/clock.js"
 
 describe("documented promises, round four", () => {
   // heartbeat.md's HeartbeatConfig table: interval default "30 seconds", timeout default "10 seconds".

@@ -4,18 +4,12 @@
  * reconnecting when returned is kept). Black-box through the public API against a real server on
  * 127.0.0.1.
  */
-import { describe, expect, it } from "@effect/vitest"
+import { describe, expect } from "@effect/vitest"
 import { Effect, Exit, Layer, Scope } from "effect"
 import * as ConnectionPool from "../src/ConnectionPool.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
-
-const live = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
-  it.scopedLive(name, () => body().pipe(Effect.provide(NodeTransport.layer)), 30_000)
-
-/** Polls (real time, bounded) until `predicate` holds. */
-const until = (predicate: () => boolean, what: string) =>
-  TestServer.waitUntil(predicate, 10_000).pipe(Effect.orDieWith(() => new Error(`${what} not reached in time`)))
+import { live, until } from "./fixtures/clock.js"
 
 describe("docs/connection-pool.md", () => {
   // "with `baseUrl: "ws://host:8080/api"`, `acquire("quotes")` opens `ws://host:8080/api/quotes` and
