@@ -221,4 +221,29 @@ describe("documented promises, round four", () => {
       expect(yield* received()).toEqual([3])
     }).pipe(Effect.provide(NodeTransport.layer), Effect.provide(layer))
   }, 30_000)
+
+  // JetSocket.ts: events — "a slow subscriber only loses its own oldest events";
+  // getting-started.md: `subscribeEvents` "sees every event from here on", as long as it keeps up
+  // within the last 128 (each subscriber has its own window of the latest 128).
+  live("a subscriber that falls behind loses only its own oldest events: it keeps the latest 128", () =>
+    Effect.gen(function*() {
+      const total = 300
+      const server = yield* TestServer.make({ handler: TestServer.silent })
+      const ws = yield* JetSocket.connect(server.url, { heartbeat: false, reconnect: false, schema: Schema.Struct({ n: Schema.Number }), strict: false })
+      const slow = yield* ws.subscribeEvents // subscribed, not read until the end
+      const fast = yield* recordEvents(ws)
+      // In rounds of 50 (a burst of more than 128 at once would outrun any subscriber): reading
+      // decodes, each invalid message is one ValidationError event; the reader keeps up.
+      for (let round = 0; round < total / 50; round++) {
+        for (let i = 1; i <= 50; i++) server.broadcast({ n: String(round * 50 + i) })
+        server.broadcast({ n: round })
+        expect(yield* ws.recv({ timeout: "10 seconds" })).toEqual({ n: round })
+        yield* until(() => ofTag(fast, "ValidationError").length === (round + 1) * 50, `round ${round}`)
+      }
+      const previews = (events: ReadonlyArray<JetSocketEvent>) =>
+        ofTag(events, "ValidationError").map((e) => (e.error._tag === "InvalidMessageError" ? e.error.preview : ""))
+      const all = previews(fast)
+      const kept = yield* slow.pipe(Stream.take(128), Stream.runCollect, Effect.timeout("5 seconds"))
+      expect(previews(Array.from(kept))).toEqual(all.slice(total - 128))
+    }))
 })
