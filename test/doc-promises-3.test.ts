@@ -152,4 +152,23 @@ describe("documented defaults of the client", () => {
       expect(Array.from(seqs)).toEqual(Array.from({ length: total }, (_, i) => i + 1))
       expect((yield* ws.stats).dropped).toBe(0)
     }))
+
+  // JetSocket.Options: maxConnectionAge "Replace the connection after this long, make-before-break
+  // (default: never)": with it unset, a connection up for the longest timer delay there is (2^31 - 1 ms,
+  // ~24.8 days) is still the first one.
+  clock("maxConnectionAge: by default a connection is never replaced", () =>
+    Effect.gen(function*() {
+      const server = yield* TestServer.make({ handler: TestServer.echo })
+      const ws = yield* JetSocket.connect(server.url, { heartbeat: false })
+      const events = yield* recordEvents(ws)
+      for (let day = 1; day <= 24; day++) yield* advance(24 * 60 * 60 * 1000)
+      yield* advance(2 ** 31 - 1 - 24 * 24 * 60 * 60 * 1000)
+      // a round trip after: a rotation begun by the clock would have opened its socket by now
+      yield* ws.send({ still: "here" })
+      const echoed = yield* Effect.fork(ws.recv())
+      yield* until(() => echoed.unsafePoll() !== null, "the echo", 5_000)
+      expect(yield* Fiber.join(echoed)).toEqual({ still: "here" })
+      expect(server.connectionCount()).toBe(1)
+      expect(ofTag(events, "Connecting")).toEqual([])
+    }))
 })
