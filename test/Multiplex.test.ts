@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Exit, Fiber, Schema, Scope, Stream } from "effect"
+import { Chunk, Effect, Exit, Fiber, FiberStatus, Schema, Scope, Stream } from "effect"
 import * as Multiplex from "../src/Multiplex.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
@@ -21,6 +21,10 @@ const until = <E, R>(check: Effect.Effect<boolean, E, R>, ms = 10_000) =>
     }
   })
 
+/** Waits until `fiber` is suspended: it has run up to its first wait (a `recv` waiting, a stream subscribed). */
+const suspended = <A, E>(fiber: Fiber.RuntimeFiber<A, E>) =>
+  until(Effect.map(Fiber.status(fiber), FiberStatus.isSuspended))
+
 const take = <A>(stream: Stream.Stream<A, unknown>, n: number) =>
   stream.pipe(Stream.take(n), Stream.runCollect, Effect.map(Chunk.toReadonlyArray), Effect.timeout("10 seconds"))
 
@@ -32,18 +36,31 @@ describe("Multiplex (policies, unsubscribe, events)", () => {
       const mux = yield* Multiplex.make(ts.url, options)
       const slow = yield* mux.subscribe("slow@trade", { queueSize: 5, overflowPolicy: "backpressure" })
       const other = yield* mux.subscribe("other@trade", { queueSize: 1000 })
-      yield* ts.waitUntil(() => server.isSubscribed("slow@trade") && server.isSubscribed("other@trade"))
+      const probe = yield* mux.subscribe("probe@trade", { queueSize: 1000 })
+      yield* ts.waitUntil(() => ["slow@trade", "other@trade", "probe@trade"].every(server.isSubscribed))
       for (let i = 1; i <= 50; i++) server.publish("slow@trade", { i })
       server.publish("other@trade", { i: 1 })
-      // `slow` is full and nobody reads it: routing waits, so `other` does not get its message yet.
+      // `slow` is full and nobody reads it: routing holds right after the 5th message (the router
+      // routes a chunk in one synchronous loop, so it is seen at 5 only if it stopped there).
       yield* until(Effect.map(slow.stats, (s) => s.queued >= 5))
-      yield* realSleep(100)
+      yield* until(Effect.map(mux.stats, (s) => s.totalMessagesRouted >= 5))
+      // The event that proves the hold lasts: a probe the server sends after it was seen reaches the
+      // client (a full round trip later) and still nothing more has been routed, `other`'s message
+      // (published before the probe) included. A router that did not hold would have routed all 51
+      // messages in the same turn as the 5th.
+      server.publish("probe@trade", { i: 1 })
+      yield* until(Effect.map(mux.client.stats, (s) => s.messagesReceived === 52))
+      expect((yield* mux.stats).totalMessagesRouted).toBe(5)
+      expect((yield* slow.stats).queued).toBe(5)
       expect((yield* other.stats).received).toBe(0)
+      expect((yield* probe.stats).received).toBe(0)
       expect((yield* slow.stats).dropped).toBe(0)
       // Reading `slow` resumes routing: every message arrives in order, then `other` gets its own.
       const all = yield* take(slow.messages, 50)
       expect(all.map((m: any) => m.data.i)).toEqual(Array.from({ length: 50 }, (_, i) => i + 1))
       expect((yield* other.recv({ timeout: "5 seconds" })) as unknown).toEqual({ stream: "other@trade", data: { i: 1 } })
+      expect((yield* probe.recv({ timeout: "5 seconds" })) as unknown).toEqual({ stream: "probe@trade", data: { i: 1 } })
+      expect((yield* mux.stats).totalMessagesRouted).toBe(52)
     }).pipe(Effect.provide(NodeTransport.layer)))
 
   it.scopedLive("backpressure: routing holds right after the message that fills a subscription, within a routed batch", () =>
@@ -53,25 +70,38 @@ describe("Multiplex (policies, unsubscribe, events)", () => {
       const mux = yield* Multiplex.make(ts.url, options)
       const slow = yield* mux.subscribe("slow@trade", { queueSize: 4, overflowPolicy: "backpressure" })
       const other = yield* mux.subscribe("other@trade", { queueSize: 1000 })
-      yield* ts.waitUntil(() => server.isSubscribed("slow@trade") && server.isSubscribed("other@trade"))
+      const probe = yield* mux.subscribe("probe@trade", { queueSize: 1000 })
+      yield* ts.waitUntil(() => ["slow@trade", "other@trade", "probe@trade"].every(server.isSubscribed))
       // `slow` full: routing holds, so what follows waits in the client's buffer and reaches the
       // router as one batch (deterministic, whatever the socket reads: the router takes nothing meanwhile).
       for (let i = 1; i <= 4; i++) server.publish("slow@trade", { i })
       yield* until(Effect.map(slow.stats, (s) => s.queued >= 4))
       for (let i = 5; i <= 12; i++) server.publish("slow@trade", { i })
       server.publish("other@trade", { i: 1 })
-      yield* until(Effect.map(mux.client.stats, (s) => s.bufferSize >= 9))
-      // Two taken: `slow` is at half (2 of 4), routing resumes with that batch; messages 5 and 6
-      // fill `slow` again and routing holds there, before `other`'s message.
+      // All 13 at the client: the 9 after the 4th wait in its buffer, untaken.
+      yield* until(Effect.map(mux.client.stats, (s) => s.messagesReceived === 13))
+      expect((yield* mux.client.stats).bufferSize).toBe(9)
+      expect((yield* mux.stats).totalMessagesRouted).toBe(4)
+      // Two taken: `slow` is at half (2 of 4), routing resumes with that batch (the client's buffer
+      // empties into the router); messages 5 and 6 fill `slow` again and routing holds there, before
+      // the batch's 7 other messages.
       expect((yield* slow.recv()) as unknown).toEqual({ stream: "slow@trade", data: { i: 1 } })
       expect((yield* slow.recv()) as unknown).toEqual({ stream: "slow@trade", data: { i: 2 } })
-      yield* until(Effect.map(slow.stats, (s) => s.queued >= 4))
-      yield* realSleep(100)
+      yield* until(Effect.map(mux.stats, (s) => s.totalMessagesRouted >= 6))
+      yield* until(Effect.map(mux.client.stats, (s) => s.bufferSize === 0))
+      // The event that proves the hold lasts: a probe the server sends now reaches the client and
+      // waits in its buffer, untaken; the batch's rest is still unrouted.
+      server.publish("probe@trade", { i: 1 })
+      yield* until(Effect.map(mux.client.stats, (s) => s.messagesReceived === 14))
+      expect((yield* mux.client.stats).bufferSize).toBe(1)
+      expect((yield* mux.stats).totalMessagesRouted).toBe(6)
       expect((yield* slow.stats).queued).toBe(4)
       expect((yield* other.stats).received).toBe(0)
+      expect((yield* probe.stats).received).toBe(0)
       const rest = yield* take(slow.messages, 10)
       expect(rest.map((m: any) => m.data.i)).toEqual([3, 4, 5, 6, 7, 8, 9, 10, 11, 12])
       expect((yield* other.recv({ timeout: "5 seconds" })) as unknown).toEqual({ stream: "other@trade", data: { i: 1 } })
+      expect((yield* probe.recv({ timeout: "5 seconds" })) as unknown).toEqual({ stream: "probe@trade", data: { i: 1 } })
       expect((yield* slow.stats).dropped).toBe(0)
     }).pipe(Effect.provide(NodeTransport.layer)))
 
@@ -86,7 +116,7 @@ describe("Multiplex (policies, unsubscribe, events)", () => {
       // A recv waits on the empty subscription; the bursts below reach the router as chunks of
       // several messages each, interleaved with another channel's.
       const waiting = yield* Effect.fork(sub.recv())
-      yield* realSleep(20)
+      yield* suspended(waiting)
       let i = 0
       for (let burst = 0; burst < 5; burst++) {
         for (let k = 0; k < 40; k++) {
@@ -161,7 +191,7 @@ describe("Multiplex (policies, unsubscribe, events)", () => {
       const events = yield* Effect.fork(
         mux.events.pipe(Stream.filter((e) => e._tag === "Reconnected"), Stream.take(1), Stream.runCollect)
       )
-      yield* realSleep(20)
+      yield* suspended(events)
       yield* mux.subscribe("t@trade")
       yield* ts.waitUntil(() => server.isSubscribed("t@trade"))
       expect(server.raw).toContain(`{"method":"SUBSCRIBE","params":["t@trade"],"id":7}`)

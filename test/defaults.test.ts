@@ -3,20 +3,36 @@
  * docs/heartbeat.md): each one exact under TestClock (the timers run on the Effect Clock), against a
  * real TestServer on 127.0.0.1 — one millisecond early nothing happens, at the default it does.
  */
-import { describe, expect, it } from "@effect/vitest"
-import { Duration, Effect, Fiber, TestClock } from "effect"
+import { describe, expect } from "@effect/vitest"
+import { Duration, Effect, Fiber } from "effect"
 import * as JetSocket from "../src/JetSocket.js"
-import type { JetSocketEvent } from "../src/JetSocketEvent.js"
-import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
-import { ioTurns, recordEvents } from "./fixtures/helpers.js"
+import { advance, clock, ofTag, until } from "./fixtures/clock.js"
+import { recordEvents } from "./fixtures/helpers.js"
 import { wsServer } from "./fixtures/wsServer.js"
 
-const clock = <A, E>(name: string, body: () => Effect.Effect<A, E, any>) =>
-  it.scoped(name, () => body().pipe(Effect.provide(NodeTransport.layer)), 30_000)
-
-/** Moves the clock by `ms`, then lets the sockets' I/O run. */
-const advance = (ms: number) => Effect.zipRight(TestClock.adjust(ms), ioTurns(5))
+/**
+ * Against a server that never answers pings: the first ping exactly `intervalMs` after connecting,
+ * the pong timeout exactly 10 s (the default) after it.
+ */
+const pingsThenTimesOut = (heartbeat: JetSocket.JetSocket.Options["heartbeat"], intervalMs: number) =>
+  Effect.gen(function*() {
+    const server = yield* TestServer.make({ handler: TestServer.silent, autoPong: false })
+    const ws = yield* JetSocket.connect(server.url, { reconnect: false, ...(heartbeat === undefined ? {} : { heartbeat }) })
+    const events = yield* recordEvents(ws)
+    const tags = () => events.map((e) => e._tag)
+    yield* advance(intervalMs - 1)
+    expect(tags()).toEqual([])
+    yield* advance(1)
+    expect(tags()).toEqual(["Ping"])
+    yield* advance(10_000 - 1)
+    expect(tags()).toEqual(["Ping"])
+    yield* advance(1)
+    yield* until(() => ofTag(events, "Error").length >= 1, "the pong timeout", 5_000)
+    const error = ofTag(events, "Error")[0]!.error
+    expect(error).toMatchObject({ _tag: "ConnectionTimeoutError", operation: "pong" })
+    expect(error._tag === "ConnectionTimeoutError" && Duration.toMillis(error.timeout)).toBe(10_000)
+  })
 
 describe("documented defaults", () => {
   clock("request timeout: 30 seconds", () =>
@@ -33,25 +49,11 @@ describe("documented defaults", () => {
       expect(error._tag === "ConnectionTimeoutError" && Duration.toMillis(error.timeout)).toBe(30_000)
     }))
 
-  clock("heartbeat: ping frames every 30 seconds, a 10-second pong timeout", () =>
-    Effect.gen(function*() {
-      // the server does not answer pings
-      const server = yield* TestServer.make({ handler: TestServer.silent, autoPong: false })
-      const ws = yield* JetSocket.connect(server.url, { reconnect: false })
-      const events = yield* recordEvents(ws)
-      const tags = () => events.map((e) => e._tag)
-      yield* advance(30_000 - 1)
-      expect(tags()).toEqual([])
-      yield* advance(1)
-      expect(tags()).toEqual(["Ping"])
-      yield* advance(10_000 - 1)
-      expect(tags()).toEqual(["Ping"])
-      yield* advance(1)
-      yield* TestServer.waitUntil(() => events.some((e) => e._tag === "Error"), 5_000).pipe(Effect.orDie)
-      const error = events.find((e): e is Extract<JetSocketEvent, { _tag: "Error" }> => e._tag === "Error")!.error
-      expect(error).toMatchObject({ _tag: "ConnectionTimeoutError", operation: "pong" })
-      expect(error._tag === "ConnectionTimeoutError" && Duration.toMillis(error.timeout)).toBe(10_000)
-    }))
+  clock("heartbeat: ping frames every 30 seconds, a 10-second pong timeout", () => pingsThenTimesOut(undefined, 30_000))
+
+  // docs/heartbeat.md: "a duration | ping frames at that interval, 10 s timeout".
+  clock("heartbeat given as a duration: pings at that interval, the default 10 s pong timeout", () =>
+    pingsThenTimesOut("20 seconds", 20_000))
 
   clock("sendQueue: 1000 messages while disconnected; the 1001st is a BufferOverflowError", () =>
     Effect.gen(function*() {

@@ -28,12 +28,20 @@ describe("jetsocket/promise events", () => {
     const ws = await connect(url, { heartbeat: false, reconnect: { base: "10 millis", jitter: false } })
     const events: Array<string> = []
     const stop = ws.onEvent((event) => events.push(event._tag))
-    await new Promise((r) => setTimeout(r, 20))
+    // No wait: the listener's fiber starts (and subscribes) before the client can see the drop below,
+    // which reaches it through a later turn of the event loop.
     for (const client of server.clients) client.terminate()
     for (let i = 0; i < 300 && !events.includes("Reconnected"); i++) await new Promise((r) => setTimeout(r, 10))
     expect(events).toContain("Disconnected")
     expect(events).toContain("Reconnected")
+    // docs/promise-api.md: onEvent "returns an unsubscribe function". A second listener, still
+    // subscribed, proves the Closed event was published; the stopped one never gets it.
+    const later: Array<string> = []
+    ws.onEvent((event) => later.push(event._tag))
     stop()
     await ws.close()
+    for (let i = 0; i < 300 && !later.includes("Closed"); i++) await new Promise((r) => setTimeout(r, 10))
+    expect(later).toEqual(["Closed"])
+    expect(events).not.toContain("Closed")
   })
 })
