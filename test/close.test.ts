@@ -142,7 +142,6 @@ describe("close() in every state", () => {
       const hanging = yield* hangingServer
       const refusing = yield* TestServer.make({ upgrade: TestServer.refuse(503) })
       const flapping = yield* TestServer.make({ handler: TestServer.silent })
-      yield* realSleep(50)
       const baseline = tcpHandles()
       const started = Date.now()
       for (let i = 0; i < 100; i++) {
