@@ -116,6 +116,9 @@ describe("user callbacks that throw", () => {
       expectCallbackError(yield* failure(Stream.runDrain(ws.messages)), "onConnect hook")
       expect(yield* ws.state).toBe("Failed")
       expect(server.upgradeCount()).toBe(2)
+      // The connection the hook failed on is closed with a close frame (1011), not reset.
+      yield* TestServer.waitUntil(() => server.closes().some((c) => c.connection === 1), 5_000).pipe(Effect.orDie)
+      expect(server.closes().find((c) => c.connection === 1)).toMatchObject({ code: 1011, reason: "connection set-up failed" })
     }))
 
   live("replay.onReplay that throws, or whose Effect dies, ends the client on reconnect with CallbackError('replay.onReplay')", () =>

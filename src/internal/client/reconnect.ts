@@ -127,8 +127,9 @@ export const connectOnce = (client: Client<any>, scope: Scope.Scope, outage: Out
     const conn = yield* Connect.open(client, scope, attempt)
     const activated = yield* Effect.either(Connect.activate(client, conn, outage.reconnect))
     if (activated._tag === "Left") {
+      // The peer is told: a close frame with 1011 (the client met an unexpected condition), not a TCP reset.
       conn.end(activated.left)
-      yield* Connect.releaseSocket(conn)
+      yield* Connect.closeConnection(client, conn, 1011, "connection set-up failed")
       return yield* Effect.fail(activated.left)
     }
     return activated.right
