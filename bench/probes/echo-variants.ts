@@ -134,23 +134,78 @@ const port = await new Promise<number>((resolve) => blaster.stdout!.on("data", (
 }))
 const url = `ws://127.0.0.1:${port}/echo`
 const p50 = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
+
+/**
+ * The machine's other load over a part (Linux): CPU time of every process but this one and the
+ * blaster, as a share of all CPUs' time (/proc/stat, clock ticks). On this VM an idle CPU is a
+ * halted vCPU whose wake-up is most of a round trip (docs/performance.md): parts measured while
+ * other processes kept the CPUs busy and parts measured on idle CPUs are told apart by it.
+ */
+const ticks = (): { busy: number; all: number; blaster: number } | undefined => {
+  try {
+    const [user, nice, system, idle, iowait, irq, softirq, steal] = fs.readFileSync("/proc/stat", "utf8").split("\n")[0]!
+      .trim().split(/\s+/).slice(1).map(Number) as Array<number>
+    const busy = user! + nice! + system! + irq! + softirq! + steal!
+    const stat = fs.readFileSync(`/proc/${blaster.pid}/stat`, "utf8")
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ")
+    return { busy, all: busy + idle! + iowait!, blaster: Number(fields[11]) + Number(fields[12]) }
+  } catch {
+    return undefined
+  }
+}
+const ticksPerSecond = 100 // USER_HZ
+
 for (const [, echo] of all) await echo(url, 500) // warm-up
-const results = new Map<string, Array<{ p50: number; cpu: number }>>()
+const results = new Map<string, Array<{ p50: number; cpu: number; others: number; inside?: number; outside?: number }>>()
+/**
+ * A tree instrumented by hand (its transport's message callback and `send` pushing timestamps'
+ * differences to these globals) splits each round trip: `inside` from the reply's callback to the
+ * next send (the client's own path), `outside` from a send to its reply's callback (the kernel,
+ * the blaster, and the vCPUs' wake-ups). Medians per part; absent for other trees.
+ */
+const split = (): { inside?: number; outside?: number } => {
+  const g = globalThis as { __echoInternal?: Array<number> | undefined; __echoExternal?: Array<number> | undefined }
+  const inside = g.__echoInternal, outside = g.__echoExternal
+  g.__echoInternal = g.__echoExternal = undefined
+  return inside && outside ? { inside: p50(inside) * 1000, outside: p50(outside) * 1000 } : {}
+}
 for (let r = 0; r < rounds; r++) {
   for (let i = 0; i < all.length; i++) {
     const [name, echo] = all[(i + r) % all.length]!
+    const t0 = ticks()
     const c0 = process.cpuUsage()
+    split()
     const lat = await echo(url, N)
     const c = process.cpuUsage(c0)
-    ;(results.get(name) ?? results.set(name, []).get(name)!).push({ p50: p50(lat), cpu: (c.user + c.system) / N })
+    const { inside, outside } = split()
+    const t1 = ticks()
+    const own = ((c.user + c.system) / 1e6) * ticksPerSecond
+    const others = t0 && t1 ? Math.max(0, t1.busy - t0.busy - own - (t1.blaster - t0.blaster)) / (t1.all - t0.all) : NaN
+    if (process.env.ECHO_VARIANTS_PARTS) {
+      // one line per part (stderr), for pooling parts over several runs
+      console.error(`part\t${name}\t${p50(lat).toFixed(1)}\t${(others * 100).toFixed(0)}\t${inside?.toFixed(1) ?? ""}\t${outside?.toFixed(1) ?? ""}\t${((c.user + c.system) / N).toFixed(1)}`)
+    }
+    ;(results.get(name) ?? results.set(name, []).get(name)!).push({ p50: p50(lat), cpu: (c.user + c.system) / N, others, ...(inside === undefined ? {} : { inside, outside }) })
   }
 }
 blaster.kill()
 const med = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[xs.length >> 1]!
-const rawMed = med(results.get("raw ws")!.map((x) => x.p50))
-console.log(`| contender | p50 µs median (min–max) | × raw ws | CPU µs per round trip |`)
-console.log(`|---|---:|---:|---:|`)
-for (const [name, rs] of results) {
-  const ps = rs.map((x) => x.p50)
-  console.log(`| ${name} | ${med(ps).toFixed(1)} (${Math.min(...ps).toFixed(1)}–${Math.max(...ps).toFixed(1)}) | ${(med(ps) / rawMed).toFixed(2)} | ${med(rs.map((x) => x.cpu)).toFixed(1)} |`)
+/** Parts whose other load was under `quiet` (a share of all CPUs), and the others. */
+const quiet = 0.1
+const table = (title: string, keep: (part: { others: number }) => boolean) => {
+  const raw = (results.get("raw ws") ?? []).filter(keep)
+  const rawMed = raw.length > 0 ? med(raw.map((x) => x.p50)) : NaN
+  console.log(`\n${title}\n`)
+  console.log(`| contender | parts | p50 µs median (min–max) | × raw ws | CPU µs per round trip | inside µs | outside µs |`)
+  console.log(`|---|---:|---:|---:|---:|---:|---:|`)
+  for (const [name, all] of results) {
+    const rs = all.filter(keep)
+    if (rs.length === 0) continue
+    const ps = rs.map((x) => x.p50)
+    console.log(`| ${name} | ${rs.length} | ${med(ps).toFixed(1)} (${Math.min(...ps).toFixed(1)}–${Math.max(...ps).toFixed(1)}) | ${(med(ps) / rawMed).toFixed(2)} | ${med(rs.map((x) => x.cpu)).toFixed(1)} | ${
+      rs[0]!.inside === undefined ? "—" : med(rs.map((x) => x.inside!)).toFixed(1)} | ${rs[0]!.outside === undefined ? "—" : med(rs.map((x) => x.outside!)).toFixed(1)} |`)
+  }
 }
+table(`${rounds} rounds of ${N} round trips, every part`, () => true)
+table(`parts while other processes used < ${quiet * 100} % of the CPUs (idle CPUs)`, (p) => p.others < quiet)
+table(`parts while other processes used ≥ ${quiet * 100} % of the CPUs (busy CPUs)`, (p) => p.others >= quiet)
