@@ -37,16 +37,18 @@ const LARGE_RUNS = quick ? 1 : 11
 const dir = process.env.BENCH_DIR ?? fileURLToPath(new URL("../../../bench/", import.meta.url))
 const build = fileURLToPath(new URL(".", import.meta.url))
 /**
- * `--baseline=<git-ref>` (see run.ts): the library at that ref, bundled with this bench's code into
- * `baseline/` next to this file; its jetsocket contender runs as "jetsocket@<ref>" beside the others.
+ * `--baseline=<git-ref>[,<git-ref>...]` (see run.ts): the library at each ref, bundled with this
+ * bench's code into `baseline/<i>/` next to this file; its jetsocket contender runs as
+ * "jetsocket@<ref>" beside the others.
  */
 const baseline = process.env.BENCH_BASELINE
-const baselineName = `jetsocket@${baseline}`
-const baselineBuild = `${build}baseline/`
+const baselineNames = baseline === undefined ? [] : baseline.split(",").map((ref) => `jetsocket@${ref}`)
+const isBaseline = (name: string) => baselineNames.includes(name)
+const baselineBuild = (name: string) => `${build}baseline/${baselineNames.indexOf(name)}/`
 
 /** The bundle (and the name inside it) that runs a contender's child-process or in-process workloads. */
 const libOf = (name: string): { readonly build: string; readonly name: string } =>
-  baseline !== undefined && name === baselineName ? { build: baselineBuild, name: "jetsocket" } : { build, name }
+  isBaseline(name) ? { build: baselineBuild(name), name: "jetsocket" } : { build, name }
 const importFrom = <M>(lib: { readonly build: string }, module: string): Promise<M> =>
   import(pathToFileURL(`${lib.build}${module}.mjs`).href) as Promise<M>
 
@@ -95,12 +97,14 @@ const record = (workload: string, contender: string, v: number, unit: string, hb
   higherBetter[workload] = hb
 }
 
-const all: ReadonlyArray<Contender> = baseline === undefined ? contenders : [
+const all: ReadonlyArray<Contender> = [
   ...contenders,
-  // the current bench's jetsocket contender, bundled against the library at the ref
-  ...(await importFrom<typeof import("./contenders.js")>({ build: baselineBuild }, "contenders")).contenders
-    .filter((c) => c.name === "jetsocket")
-    .map((c) => ({ ...c, name: baselineName }))
+  // the current bench's jetsocket contender, bundled against the library at each ref
+  ...(await Promise.all(baselineNames.map(async (name) =>
+    (await importFrom<typeof import("./contenders.js")>({ build: baselineBuild(name) }, "contenders")).contenders
+      .filter((c) => c.name === "jetsocket")
+      .map((c) => ({ ...c, name }))
+  ))).flat()
 ]
 const active = all.filter((c) => !only || only.includes(c.name))
 const withTimeout = <A>(p: Promise<A>, ms: number, what: string) =>
@@ -192,7 +196,7 @@ const memory = async (port: number) => {
   const conns = quick ? 200 : 1000
   const names = active.filter((c) => !c.reference).map((c) => c.name).filter((n) => n !== "jetsocket+schema")
   // Then jetsocket's clients each opened by its own runPromise (and scope), beside raw ws opened the same way as above.
-  const independent = names.filter((n) => n === "raw ws" || n === "jetsocket" || n === baselineName)
+  const independent = names.filter((n) => n === "raw ws" || n === "jetsocket" || isBaseline(n))
   const probes = [
     ...names.map((name) => ({ name, mode: "one fiber", workload: `(${conns})` })),
     ...independent.map((name) => ({ name, mode: "independent", workload: `(${conns}, each connect its own runPromise)` }))
@@ -263,7 +267,7 @@ const multiplex = async (port: number) => {
           const v = await withTimeout(m.module.multiplexRun(m.as, port, n, consumer), 120_000, `${m.name} multiplex ${consumer}`)
           record(workload, m.name, v, "msgs/s", true)
         } catch (e) {
-          if (m.name !== baselineName) throw e
+          if (!isBaseline(m.name)) throw e
           console.error(`${workload}: ${m.name} left out (${String(e)})`)
           inRow = inRow.filter((x) => x !== m)
           i--
@@ -279,7 +283,7 @@ const multiplex = async (port: number) => {
  * The contenders alternate (the order rotates every run), so a slow phase of the machine hits all.
  */
 const fresh = async (port: number) => {
-  const names = active.map((c) => c.name).filter((n) => n === "raw ws" || n === "jetsocket" || n === baselineName || n === floorName)
+  const names = active.map((c) => c.name).filter((n) => n === "raw ws" || n === "jetsocket" || isBaseline(n) || n === floorName)
   const feedBytes = feedMessage(120).length
   for (const consumer of ["runForEach", "runForEachChunk", "runDrain"] as const) {
     for (let run = 0; run < RUNS; run++) {
@@ -300,7 +304,7 @@ const fresh = async (port: number) => {
   }
   // raw ws after the other contenders' feeds ran in its process (as in the in-process rows, which
   // share one process): beside its 2nd connection in a process of its own, above.
-  const others = active.filter((c) => c.name !== "raw ws" && (c.feed || c.feedEach) && c.name !== baselineName).map((c) => c.name)
+  const others = active.filter((c) => c.name !== "raw ws" && (c.feed || c.feedEach) && !isBaseline(c.name)).map((c) => c.name)
   if (names.includes("raw ws") && others.length > 0) {
     for (let run = 0; run < RUNS; run++) {
       const r = await withTimeout(
@@ -339,7 +343,7 @@ const fdLimit = (): number | undefined => {
  * CPU per second while idle), and 100 connections fed at once (aggregate msgs/s).
  */
 const scale = async (port: number) => {
-  const names = active.map((c) => c.name).filter((n) => n === "raw ws" || n === "jetsocket" || n === baselineName)
+  const names = active.map((c) => c.name).filter((n) => n === "raw ws" || n === "jetsocket" || isBaseline(n))
   let idle = quick ? 300 : 10_000
   const limit = fdLimit()
   if (limit !== undefined && limit < idle + 256) {
@@ -463,14 +467,14 @@ const main = async () => {
   // without the baseline's rows: every row, the baseline's included, also goes to the temp dir.
   const full = !quick && !busyCpus && only === undefined && workloads === undefined
   const out = process.env.BENCH_OUT ?? (full ? `${dir}results.json` : `${os.tmpdir()}/jetsocket-bench-partial.json`)
-  const published = baseline === undefined ? rows : rows.filter((r) => r.contender !== baselineName)
+  const published = baseline === undefined ? rows : rows.filter((r) => !isBaseline(r.contender))
   fs.writeFileSync(out, JSON.stringify({ ...meta, rows: full ? published : rows }, null, 2) + "\n")
   if (!process.env.BENCH_OUT && full) writeChart(`${dir}chart.svg`, published, higherBetter)
   console.log(`\nwrote ${out}`)
   if (baseline !== undefined && full) {
     const withBaseline = `${os.tmpdir()}/jetsocket-bench-baseline.json`
     fs.writeFileSync(withBaseline, JSON.stringify({ ...meta, rows }, null, 2) + "\n")
-    console.log(`wrote ${withBaseline} (with ${baselineName})`)
+    console.log(`wrote ${withBaseline} (with ${baselineNames.join(", ")})`)
   }
   process.exit(0)
 }

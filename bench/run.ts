@@ -8,6 +8,7 @@
 // `--baseline=<git-ref>`: the library's src/ at that ref (`git archive`) is bundled with this bench's
 // own code into baseline/, and main.ts runs its jetsocket contender as "jetsocket@<ref>" beside the
 // others, interleaved with them in the same run (a before/after budget measured on one machine state).
+// Several refs, comma-separated (`--baseline=8503373,main`), each become a contender of their own.
 import { execFileSync, spawn } from "node:child_process"
 import * as esbuild from "esbuild"
 import * as fs from "node:fs"
@@ -38,10 +39,12 @@ const bundle = (from: string, to: string, names: ReadonlyArray<string>) =>
 
 await bundle(dir, out, ["main", "blaster", ...entries])
 
-const baseline = process.argv.find((a) => a.startsWith("--baseline="))?.slice(11)
-if (baseline !== undefined) {
-  // The ref's src/ and this bench's code side by side in a temp dir, bundled into baseline/.
-  const git = (...args: Array<string>) => execFileSync("git", ["-C", repo, ...args], { encoding: "utf8" })
+/** `--baseline=<ref>[,<ref>...]`: each ref's library becomes a contender (bundled into baseline/<i>/). */
+const baselines = process.argv.find((a) => a.startsWith("--baseline="))?.slice(11).split(",") ?? []
+const git = (...args: Array<string>) => execFileSync("git", ["-C", repo, ...args], { encoding: "utf8" })
+fs.rmSync(`${out}baseline`, { recursive: true, force: true })
+for (const [i, baseline] of baselines.entries()) {
+  // The ref's src/ and this bench's code side by side in a temp dir, bundled into baseline/<i>/.
   try {
     git("rev-parse", "--verify", "--quiet", `${baseline}^{commit}`)
   } catch {
@@ -53,8 +56,7 @@ if (baseline !== undefined) {
     execFileSync("sh", ["-c", `git -C "$1" archive "$2" src | tar -x -C "$3"`, "sh", repo, baseline, tmp])
     fs.mkdirSync(`${tmp}/bench`)
     for (const file of fs.readdirSync(dir)) if (file.endsWith(".ts")) fs.copyFileSync(`${dir}${file}`, `${tmp}/bench/${file}`)
-    fs.rmSync(`${out}baseline`, { recursive: true, force: true })
-    await bundle(`${tmp}/bench/`, `${out}baseline/`, ["contenders", ...entries])
+    await bundle(`${tmp}/bench/`, `${out}baseline/${i}/`, ["contenders", ...entries])
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true })
   }
@@ -63,7 +65,7 @@ if (baseline !== undefined) {
 // The scale workload holds 10 000 sockets in one process (and as many in the blaster): raise the soft
 // file-descriptor limit to the hard one for the bench's processes (Node has no setrlimit; a shell does).
 const args = [`${out}main.mjs`, ...process.argv.slice(2)]
-const env = { ...process.env, BENCH_DIR: dir, ...(baseline === undefined ? {} : { BENCH_BASELINE: baseline }) }
+const env = { ...process.env, BENCH_DIR: dir, ...(baselines.length === 0 ? {} : { BENCH_BASELINE: baselines.join(",") }) }
 const child = process.platform === "win32"
   ? spawn(process.execPath, args, { stdio: "inherit", env })
   : spawn("/bin/sh", ["-c", `ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"`, "sh", process.execPath, ...args], { stdio: "inherit", env })

@@ -122,6 +122,14 @@ describe("bench (quick)", () => {
     expect(results.rows.map((r) => r.workload)).toContain("echo 32 B p50")
   }, 60_000)
 
+  it("--baseline=<ref>,<ref> adds each ref's library as a contender of its own", async () => {
+    const results = await runBench(["--baseline=HEAD,HEAD~1", "--workloads=echo", "--only=jetsocket@HEAD,jetsocket@HEAD~1,raw ws"], 50_000)
+    expect(new Set(results.rows.map((r) => r.contender))).toEqual(new Set(["jetsocket@HEAD", "jetsocket@HEAD~1", "raw ws"]))
+    for (const contender of ["jetsocket@HEAD", "jetsocket@HEAD~1"]) {
+      expect(results.rows.find((r) => r.workload === "echo 32 B p50" && r.contender === contender)?.median).toBeGreaterThan(0)
+    }
+  }, 60_000)
+
   it("--busy-cpus runs with the CPUs kept busy and leaves no spinner behind", async () => {
     const results = await runBench(["--busy-cpus", "--workloads=echo", "--only=jetsocket,raw ws"], 50_000)
     expect(results.busyCpus).toBe(true)

@@ -3,6 +3,9 @@ import * as Channel from "effect/Channel"
 import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import type * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
+import * as FiberRefs from "effect/FiberRefs"
 import * as Mailbox from "effect/Mailbox"
 import * as Runtime from "effect/Runtime"
 import * as Scheduler from "effect/Scheduler"
@@ -35,20 +38,48 @@ export const strategyOf = (policy: OverflowPolicy): "sliding" | "dropping" | "su
 }
 
 /**
- * The scheduler a receive buffer's Mailbox wakes its waiting consumers with
- * (its only use of one): on Node, one batch per event-loop turn, run with
- * `setImmediate` once the turn's I/O is processed, shared by every buffer. A
- * consumer so takes every socket read of the turn as one chunk, and a
- * multiplexer's subscriptions are woken once per turn, not once per read
- * (libuv hands a busy socket's data over in several reads per turn: with a
- * wake-up per read, 100 subscriptions took chunks of a few messages each,
- * half the throughput, docs/performance.md). Where there is no
- * `setImmediate` (browsers, whose `setTimeout(0)` is clamped) the runtime's
- * own scheduler (microtasks) is kept.
+ * Once per event-loop turn, on Node: one batch, run with `setImmediate` once
+ * the turn's I/O is processed, shared by every buffer. A stream consumer so
+ * takes every socket read of the turn as one chunk, and a multiplexer's
+ * subscriptions are woken once per turn, not once per read (libuv hands a
+ * busy socket's data over in several reads per turn: with a wake-up per
+ * read, 100 subscriptions took chunks of a few messages each, half the
+ * throughput, docs/performance.md). Where there is no `setImmediate`
+ * (browsers, whose `setTimeout(0)` is clamped) the runtime's own scheduler
+ * (microtasks) is kept.
  */
-const wakeScheduler: Scheduler.Scheduler | undefined = typeof globalThis.setImmediate === "function"
+const perTurn: Scheduler.Scheduler | undefined = typeof globalThis.setImmediate === "function"
   ? Scheduler.makeBatched((runBatch) => void globalThis.setImmediate(runBatch))
   : undefined
+
+/**
+ * The scheduler a receive buffer's Mailbox wakes its waiting consumer with
+ * (the Mailbox's only use of one: its `releaseTaker` task after an offer),
+ * chosen by how the consumer takes:
+ * - a stream takes everything buffered as one chunk (`takeAll`): woken
+ *   {@link perTurn}, so that the chunk holds the whole turn's reads;
+ * - `recv` takes one message: woken at once, from the offer in the socket
+ *   callback. Its fiber then resumes in the microtask after that callback,
+ *   as when the offer itself resumed it (before the Mailbox): a per-turn
+ *   wake-up would only move its resume to the end of the turn, a scheduler
+ *   hop on every request/reply round trip (docs/performance.md, "Issue 29:
+ *   the echo wake-up").
+ *
+ * The consumer that waited last decides (one consumer per buffer is the
+ * rule; with both kinds at once either choice only moves a wake-up).
+ */
+class Wake implements Scheduler.Scheduler {
+  /** The last consumer to take was `recv`. */
+  oneAtATime = false
+  constructor(private readonly later: Scheduler.Scheduler) {}
+  scheduleTask(task: Scheduler.Task, priority: number): void {
+    if (this.oneAtATime) task()
+    else this.later.scheduleTask(task, priority)
+  }
+  shouldYield(fiber: Fiber.RuntimeFiber<unknown, unknown>): number | false {
+    return this.later.shouldYield(fiber)
+  }
+}
 
 /** @internal */
 export interface ReceiveBufferOptions<E> {
@@ -132,8 +163,9 @@ export interface ReceiveBuffer<A, E> {
  * buffer down to half (hysteresis: not a pause and a resume per socket read).
  *
  * Consumers take with `Mailbox.take` (`recv`) and `Mailbox.takeAll` (the
- * stream); the Mailbox wakes them (one scheduler task per burst of offers)
- * and delivers its end or failure after every message offered before it.
+ * stream); the Mailbox wakes them (one task of its scheduler, {@link Wake},
+ * per burst of offers) and delivers its end or failure after every message
+ * offered before it.
  *
  * Invariants:
  * - `held` is the number of items offered and accepted and not yet taken by
@@ -149,6 +181,8 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
   readonly capacity: number
   readonly policy: OverflowPolicy
   readonly mailbox: Mailbox.Mailbox<unknown, E>
+  /** The Mailbox's scheduler: how a waiting consumer is woken. */
+  private readonly wake: Wake
   private held = 0
   private droppedCount = 0
   /** No more offers are accepted (the buffer ended or failed). */
@@ -164,11 +198,13 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
   constructor(private readonly options: ReceiveBufferOptions<E>) {
     this.capacity = options.capacity
     this.policy = options.policy
+    const runtime = options.runtime ?? Runtime.defaultRuntime
+    this.wake = new Wake(perTurn ?? FiberRefs.getOrDefault(runtime.fiberRefs, FiberRef.currentScheduler))
     // Synchronous: the buffer is made from the socket callback too.
-    const make = Mailbox.make<unknown, E>({ capacity: options.capacity, strategy: strategyOf(options.policy) })
-    this.mailbox = Runtime.runSync(options.runtime ?? Runtime.defaultRuntime)(
-      wakeScheduler === undefined ? make : Effect.withScheduler(make, wakeScheduler)
-    )
+    this.mailbox = Runtime.runSync(runtime)(Effect.withScheduler(
+      Mailbox.make<unknown, E>({ capacity: options.capacity, strategy: strategyOf(options.policy) }),
+      this.wake
+    ))
   }
 
   /** Offers a message or a failure marker; the Mailbox's strategy decides. */
@@ -294,7 +330,11 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
       () => Effect.fail(onEnd())
     ) as Effect.Effect<unknown, E>
     const take: Effect.Effect<A, E> = Effect.flatMap(
-      Effect.suspend(() => this.carry.length > 0 ? Effect.succeed(this.carry.shift()) : fromMailbox),
+      Effect.suspend(() => {
+        if (this.carry.length > 0) return Effect.succeed(this.carry.shift())
+        this.wake.oneAtATime = true
+        return fromMailbox
+      }),
       (item): Effect.Effect<A, E> => {
         this.taken(1)
         if (item instanceof Failure) return Effect.fail(item.error as E)
@@ -323,6 +363,7 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
         this.carry = []
         return this.deliver(carried)
       }
+      this.wake.oneAtATime = false
       return Effect.flatMap(this.mailbox.takeAll, ([items]) =>
         // The Mailbox gives an empty batch only once it is done (cleanly: a failure fails the take).
         items.length === 0 ? endOfStreamEffect : this.deliver(Chunk.toReadonlyArray(items), items))
