@@ -136,8 +136,6 @@ export class Client<A> implements JetSocket.JetSocket<A> {
   pending: Set<PendingRequest> | undefined
   /** The sequence key of the last message delivered (replay `sequence_id`). */
   lastSequenceId: unknown = undefined
-  /** Backpressure paused reading: a connection opened meanwhile starts paused, and stays so when it goes live. */
-  bufferPaused = false
   /** How many times backpressure paused reading (the heartbeat checks it). */
   bufferPauses = 0
   /** When the counters were last flushed to the metrics (`now`). */
@@ -160,6 +158,14 @@ export class Client<A> implements JetSocket.JetSocket<A> {
 
   /** Made on first use (a message, a consumer, the end): an idle client holds none. */
   receiveBuffer: MessageBuffer.ReceiveBuffer<A, JetSocketError> | undefined
+
+  /**
+   * Backpressure holds reading paused (the receive buffer's own state): a
+   * connection opened meanwhile starts paused, and stays so when it goes live.
+   */
+  get bufferPaused(): boolean {
+    return this.receiveBuffer !== undefined && this.receiveBuffer.isPaused()
+  }
 
   /** @internal The receive buffer. */
   get buffer(): MessageBuffer.ReceiveBuffer<A, JetSocketError> {

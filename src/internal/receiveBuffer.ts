@@ -141,6 +141,8 @@ export interface ReceiveBuffer<A, E> {
   /** Messages held: in the Mailbox, in the waiting backpressure offer, and put back after a failure. */
   readonly size: () => number
   readonly dropped: () => number
+  /** Backpressure holds reading paused: from `onPause` until `onResume`. */
+  readonly isPaused: () => boolean
   /**
    * The next message. Once the buffer has ended and is drained, fails with
    * the error it ended with, or with `onEnd()` when it ended cleanly.
@@ -313,6 +315,10 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
 
   dropped(): number {
     return this.droppedCount
+  }
+
+  isPaused(): boolean {
+    return this.paused
   }
 
   /** `count` items were taken from the Mailbox or the carry. */

@@ -100,14 +100,12 @@ export const bufferOverflowed = (client: Client<any>): void => {
 
 /** @internal */
 export const bufferPause = (client: Client<any>): void => {
-  client.bufferPaused = true
   client.bufferPauses++
   client.current?.connection?.pause()
 }
 
 /** @internal */
 export const bufferResume = (client: Client<any>): void => {
-  client.bufferPaused = false
   client.current?.connection?.resume()
 }
 
