@@ -32,34 +32,32 @@ const outages = new WeakMap<Client<any>, Outage>()
 
 /**
  * Called by `Lifecycle.transition` (the one place the state changes) once
- * the state is `next`, with the public names of `next` and of the state
- * before (`previous`), and the attempts the outage made so far. Counts the client in the state gauge, and opens,
- * annotates and ends the outage span. It never throws: the state has changed
+ * the state is `step.next` (see {@link Step}). Counts the client in the
+ * state gauge, and opens, annotates and ends the outage span. It never throws: the state has changed
  * already, and a tracer that throws must not leave a transition half done.
  *
  * @internal
  */
-export const transition = (
-  client: Client<any>,
-  next: Lifecycle.State,
-  name: JetSocket.ConnectionState,
-  previous: JetSocket.ConnectionState,
-  attempts: number
-): void => {
+export const transition = (client: Client<any>, step: Step): void => {
   try {
-    record(client, next, name, previous, attempts)
+    record(client, step)
   } catch {
     // Telemetry is best effort: the client goes on without the span or the figure.
   }
 }
 
-const record = (
-  client: Client<any>,
-  next: Lifecycle.State,
-  name: JetSocket.ConnectionState,
-  previous: JetSocket.ConnectionState,
-  attempts: number
-): void => {
+/** A lifecycle step, as telemetry sees it. @internal */
+export interface Step {
+  /** The state entered. */
+  readonly next: Lifecycle.State
+  /** The public names of the state entered and of the state left. */
+  readonly name: JetSocket.ConnectionState
+  readonly previous: JetSocket.ConnectionState
+  /** The attempts the outage made so far. */
+  readonly attempts: number
+}
+
+const record = (client: Client<any>, { attempts, name, next, previous }: Step): void => {
   // The state gauge holds nothing per client: the state counted is the one before (none while Idle),
   // under the labels of the URL option, which stay the same for the client's life (a URL given as
   // an Effect: no server labels), so each decrement finds the series its increment made.

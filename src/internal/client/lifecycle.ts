@@ -221,7 +221,8 @@ export const transition = (
         break
     }
     const name = publicName(to)
-    Telemetry.transition(client, to, name, previous, attemptsIn(from)) // the state gauge and the outage span; nothing per message
+    // The state gauge and the outage span; nothing per message.
+    Telemetry.transition(client, { next: to, name, previous, attempts: attemptsIn(from) })
     if (name === previous) return Effect.void
     Stats.flushMetrics(client)
     return client.stateRef === undefined ? Effect.void : SubscriptionRef.set(client.stateRef, name)
