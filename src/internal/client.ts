@@ -199,7 +199,8 @@ export class Client<A> implements JetSocket.JetSocket<A> {
 
   /** The connection sends go to: the one the lifecycle has up, if any. */
   get current(): Conn | undefined {
-    return Lifecycle.live(this.lifecycle)
+    const state = this.lifecycle
+    return state._tag === "Up" ? state.conn : undefined
   }
 
   // ---------------------------------------------------------------- helpers
@@ -215,8 +216,8 @@ export class Client<A> implements JetSocket.JetSocket<A> {
 
   /** Sends and requests fail from here on: the client is closing, closed or failed. */
   isEnding(): boolean {
-    const state = this.stateNow
-    return state === "Disconnecting" || state === "Closed" || state === "Failed"
+    const tag = this.lifecycle._tag
+    return tag === "Closing" || tag === "Closed" || tag === "Failed"
   }
 
   /** @internal */

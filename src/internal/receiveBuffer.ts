@@ -185,6 +185,8 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
   readonly mailbox: Mailbox.Mailbox<unknown, E>
   /** The Mailbox's scheduler: how a waiting consumer is woken. */
   private readonly wake: Wake
+  /** Where the backpressure offer runs: the owner's (the user's) runtime; the default one for a buffer used on its own. */
+  private readonly runtime: Runtime.Runtime<never>
   private held = 0
   private droppedCount = 0
   /** No more offers are accepted (the buffer ended or failed). */
@@ -200,10 +202,10 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
   constructor(private readonly options: ReceiveBufferOptions<E>) {
     this.capacity = options.capacity
     this.policy = options.policy
-    const runtime = options.runtime ?? Runtime.defaultRuntime
-    this.wake = new Wake(perTurn ?? FiberRefs.getOrDefault(runtime.fiberRefs, FiberRef.currentScheduler))
+    this.runtime = options.runtime ?? Runtime.defaultRuntime
+    this.wake = new Wake(perTurn ?? FiberRefs.getOrDefault(this.runtime.fiberRefs, FiberRef.currentScheduler))
     // Synchronous: the buffer is made from the socket callback too.
-    this.mailbox = Runtime.runSync(runtime)(Effect.withScheduler(
+    this.mailbox = Runtime.runSync(this.runtime)(Effect.withScheduler(
       Mailbox.make<unknown, E>({ capacity: options.capacity, strategy: strategyOf(options.policy) }),
       this.wake
     ))
@@ -251,7 +253,7 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
     this.held++
     this.pause()
     // Starts at once (registers its offer with the Mailbox before returning); runs in the user's runtime.
-    Runtime.runFork(this.options.runtime ?? Runtime.defaultRuntime)(this.offerSpill)
+    Runtime.runFork(this.runtime)(this.offerSpill)
   }
 
   /** Offers the waiting items with the Mailbox's suspending `offerAll`, again while more arrived, then ends the spill. */

@@ -28,15 +28,19 @@ export interface Idle {
   readonly _tag: "Idle"
 }
 
+/** Where the attempts stand: an outage being repaired, or the first connect. */
+export interface Outage {
+  /** A connection was up before: the attempts end an outage. */
+  readonly reconnect: boolean
+  /** When the outage (or the first connect) began (`Client.now`): `Reconnected`'s downtime. */
+  readonly since: number
+}
+
 /** An attempt is running (open, then hooks, replay, flush). Public: `Connecting`, or `Reconnecting` once it was up before. */
-export interface Connecting {
+export interface Connecting extends Outage {
   readonly _tag: "Connecting"
   /** The attempt's number in this outage (1-based). */
   readonly attempt: number
-  /** A connection was up before: this attempt ends an outage. */
-  readonly reconnect: boolean
-  /** When the outage (or the first connect) began, (`Client.now`): `Reconnected`'s downtime. */
-  readonly since: number
 }
 
 /**
@@ -244,8 +248,8 @@ export const settleReady = (client: Client<any>, exit: Exit.Exit<void, JetSocket
 export const attemptsIn = (state: State): number =>
   state._tag === "Connecting" ? state.attempt : state._tag === "BackingOff" ? state.attempt - 1 : 0
 
-/** The connection sends go to: the one that is up, if any. */
-export const live = (state: State): Conn | undefined => (state._tag === "Up" ? state.conn : undefined)
+/** The number of the next attempt: the one a `BackingOff` waits for, or the one after a failed attempt, else 1. */
+export const nextAttempt = (state: State): number => attemptsIn(state) + 1
 
 /** Fails every request waiting for its reply. */
 export const failPending = (client: Client<any>, error: JetSocketError): void => {

@@ -50,7 +50,7 @@ export class Retry {
       Schedule.onDecision((delay, decision) =>
         ScheduleDecision.isDone(decision) ? Effect.void : Lifecycle.transition(client, (from) => ({
           _tag: "BackingOff",
-          attempt: Lifecycle.attemptsIn(from) + 1,
+          attempt: Lifecycle.nextAttempt(from),
           delay: Duration.max(delay, Duration.zero)
         }))
       )
@@ -98,32 +98,21 @@ export const backOff = (client: Client<any>, retry: Retry, error: JetSocketError
     return Effect.flatMap(retry.driver, (driver) => Effect.mapError(driver.next(error), () => error))
   })
 
-/** Where an outage (or the first connect) stands: whether a connection was up before, and since when it is down. */
-export interface Outage {
-  readonly reconnect: boolean
-  /** `Client.now` when it began. */
-  readonly since: number
-}
-
 /**
  * Connects: one attempt, retried under the reconnect schedule while the
  * error is retriable — `Effect.retry`'s loop over a driver that outlives
  * the outage (`Effect.retry` would start each outage with a fresh
  * schedule, and flap protection needs the same one stepped on).
  */
-export const connectWithRetry = (client: Client<any>, scope: Scope.Scope, retry: Retry, outage: Outage): Effect.Effect<Connect.SetUp, JetSocketError> =>
+export const connectWithRetry = (client: Client<any>, scope: Scope.Scope, retry: Retry, outage: Lifecycle.Outage): Effect.Effect<Connect.SetUp, JetSocketError> =>
   Effect.catchAll(connectOnce(client, scope, outage), (error) =>
     Effect.zipRight(backOff(client, retry, error), Effect.suspend(() => connectWithRetry(client, scope, retry, outage))))
 
-/**
- * One attempt: open a connection, then set it up (hooks, replay). Its
- * number follows the state: the next after a `BackingOff`'s, else 1.
- */
-export const connectOnce = (client: Client<any>, scope: Scope.Scope, outage: Outage): Effect.Effect<Connect.SetUp, JetSocketError> =>
+/** One attempt: open a connection, then set it up (hooks, replay). Its number follows the state (`Lifecycle.nextAttempt`). */
+export const connectOnce = (client: Client<any>, scope: Scope.Scope, outage: Lifecycle.Outage): Effect.Effect<Connect.SetUp, JetSocketError> =>
   Effect.gen(function*() {
-    const from = client.lifecycle
-    const attempt = from._tag === "BackingOff" ? from.attempt : 1
-    yield* Lifecycle.transition(client, { _tag: "Connecting", attempt, reconnect: outage.reconnect, since: outage.since })
+    const attempt = Lifecycle.nextAttempt(client.lifecycle)
+    yield* Lifecycle.transition(client, { _tag: "Connecting", attempt, ...outage })
     const conn = yield* Connect.open(client, scope, attempt)
     const activated = yield* Effect.either(Connect.activate(client, conn, outage.reconnect))
     if (activated._tag === "Left") {
@@ -154,7 +143,7 @@ export const pendingAfterDrop = (client: Client<any>, error: JetSocketError): vo
  * after backing off (it flapped: the same schedule steps on). Succeeds with
  * the outage it started; fails when the client may not reconnect.
  */
-export const afterDrop = (client: Client<any>, retry: Retry, last: Conn, ended: JetSocketError): Effect.Effect<Outage, JetSocketError> =>
+export const afterDrop = (client: Client<any>, retry: Retry, last: Conn, ended: JetSocketError): Effect.Effect<Lifecycle.Outage, JetSocketError> =>
   Effect.gen(function*() {
     yield* Connect.releaseSocket(last)
     const droppedAt = client.now()
@@ -165,7 +154,7 @@ export const afterDrop = (client: Client<any>, retry: Retry, last: Conn, ended: 
     const code = ended._tag === "ConnectionClosedError" ? ended.code : ended._tag === "InvalidFrameError" ? ended.closeCode : 1006
     const reason = ended._tag === "ConnectionClosedError" ? ended.reason : ended.message
     yield* Lifecycle.transition(client, { _tag: "Dropped", error: ended, code, reason })
-    const outage: Outage = { reconnect: true, since: client.now() }
+    const outage: Lifecycle.Outage = { reconnect: true, since: client.now() }
     if (outage.since - last.openedAt >= Duration.toMillis(retry.policy.resetAfter) && notRetriable(client, ended) === undefined) {
       // A stable connection: this outage starts afresh, and reconnects at once.
       yield* retry.reset

@@ -39,7 +39,7 @@ export const snapshot = (client: Client<any>): JetSocket.ConnectionStats => {
     bytesSent: client.bytesSent,
     bytesReceived: client.bytesReceived,
     reconnects: client.reconnects,
-    uptime: conn === undefined || client.stateNow !== "Connected" ? Duration.zero : Duration.millis(client.now() - conn.openedAt),
+    uptime: conn === undefined ? Duration.zero : Duration.millis(client.now() - conn.openedAt),
     lastLatency: latencies(client).last,
     averageLatency: latencies(client).average,
     latencyHistogram: latencies(client).histogram(),
