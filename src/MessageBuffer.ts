@@ -24,7 +24,7 @@
  *
  * @since 0.1.0
  */
-import type * as Effect from "effect/Effect"
+import * as Effect from "effect/Effect"
 import * as internal from "./internal/receiveBuffer.js"
 
 /**
@@ -131,10 +131,38 @@ export const resolve = <A>(option: number | BufferConfig<A> | undefined): {
 export type ReceiveBuffer<A, E> = internal.ReceiveBuffer<A, E>
 
 /**
+ * Makes a receive buffer in the calling fiber's runtime: its backpressure
+ * offer runs there, as the client's and a multiplexer's buffers run in the
+ * user's. Feed it from a callback with `offer` (synchronous), read it with
+ * `recv` or `stream`.
+ *
+ * @example
+ * ```ts
+ * const buffer = yield* MessageBuffer.make<string, string>({ capacity: 100, policy: "drop_oldest" })
+ * buffer.offer("tick")
+ * const first = yield* buffer.recv(() => "ended")
+ * ```
+ *
  * @since 0.1.0
  * @category constructors
  */
-export const make: <A, E>(options: internal.ReceiveBufferOptions<E>) => ReceiveBuffer<A, E> = internal.make
+export const make = <A, E>(options: make.Options<E>): Effect.Effect<ReceiveBuffer<A, E>> =>
+  Effect.map(Effect.runtime<never>(), (runtime) => internal.make<A, E>({ ...options, runtime }))
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export declare namespace make {
+  /**
+   * What a receive buffer is made with: capacity, policy and its callbacks
+   * (the runtime is the caller's).
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  export interface Options<E> extends Omit<internal.ReceiveBufferOptions<E>, "runtime"> {}
+}
 
 /**
  * A window of recently seen keys, for dedup.

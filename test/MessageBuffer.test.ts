@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Exit, Fiber, Stream } from "effect"
+import { Chunk, Effect, Either, Exit, Fiber, Stream, Supervisor } from "effect"
 import { mailboxOf } from "../src/internal/receiveBuffer.js"
 import { BufferOverflowError } from "../src/JetSocketError.js"
 import * as MessageBuffer from "../src/MessageBuffer.js"
@@ -35,7 +35,7 @@ describe("MessageBuffer: receive buffer without network", () => {
   it.effect("drop_oldest (sliding): keeps the newest, counts the evicted", () =>
     Effect.gen(function*() {
       const drops: Array<number> = []
-      const buffer = MessageBuffer.make<number, string>({ capacity: 3, policy: "drop_oldest", onDrop: (n) => drops.push(n) })
+      const buffer = yield* MessageBuffer.make<number, string>({ capacity: 3, policy: "drop_oldest", onDrop: (n) => drops.push(n) })
       for (const n of range(1, 10)) expect(buffer.offer(n)).toBe(true)
       expect(buffer.size()).toBe(3)
       expect(buffer.dropped()).toBe(7)
@@ -46,7 +46,7 @@ describe("MessageBuffer: receive buffer without network", () => {
 
   it.effect("drop_newest (dropping): keeps the oldest, counts the discarded", () =>
     Effect.gen(function*() {
-      const buffer = MessageBuffer.make<number, string>({ capacity: 3, policy: "drop_newest" })
+      const buffer = yield* MessageBuffer.make<number, string>({ capacity: 3, policy: "drop_newest" })
       const accepted = range(1, 10).map((n) => buffer.offer(n))
       expect(accepted).toEqual([true, true, true, false, false, false, false, false, false, false])
       expect(buffer.dropped()).toBe(7)
@@ -57,7 +57,7 @@ describe("MessageBuffer: receive buffer without network", () => {
   it.effect("error: reports the overflow once full, buffered messages still drain before the failure", () =>
     Effect.gen(function*() {
       let overflows = 0
-      const buffer = MessageBuffer.make<number, BufferOverflowError>({
+      const buffer = yield* MessageBuffer.make<number, BufferOverflowError>({
         capacity: 2,
         policy: "error",
         onOverflow: () => overflows++
@@ -78,7 +78,7 @@ describe("MessageBuffer: receive buffer without network", () => {
   it.effect("backpressure (suspend): pauses at capacity, loses nothing, resumes when drained", () =>
     Effect.gen(function*() {
       const log: Array<string> = []
-      const buffer = MessageBuffer.make<number, string>({
+      const buffer = yield* MessageBuffer.make<number, string>({
         capacity: 4,
         policy: "backpressure",
         onPause: () => log.push("pause"),
@@ -106,7 +106,7 @@ describe("MessageBuffer: receive buffer without network", () => {
 
   it.effect("backpressure: ending while spilled still delivers everything, in order", () =>
     Effect.gen(function*() {
-      const buffer = MessageBuffer.make<number, string>({ capacity: 2, policy: "backpressure" })
+      const buffer = yield* MessageBuffer.make<number, string>({ capacity: 2, policy: "backpressure" })
       for (const n of range(1, 7)) buffer.offer(n)
       buffer.fail("boom")
       expect(buffer.offer(8)).toBe(false)
@@ -116,9 +116,22 @@ describe("MessageBuffer: receive buffer without network", () => {
       expect(Exit.isFailure(exit)).toBe(true)
     }))
 
+  it.effect("a buffer made with MessageBuffer.make runs its backpressure offer in the caller's runtime (its supervisor sees the fiber)", () =>
+    Effect.gen(function*() {
+      const supervisor = yield* Supervisor.track
+      const buffer = yield* MessageBuffer.make<number, string>({ capacity: 2, policy: "backpressure" })
+        .pipe(Effect.supervised(supervisor))
+      for (const n of range(1, 3)) buffer.offer(n) // the third is refused: a suspending offer waits for room
+      const offering = yield* supervisor.value
+      expect(offering.length).toBe(1)
+      expect(buffer.isPaused()).toBe(true)
+      buffer.end()
+      expect(yield* drain(buffer)).toEqual([1, 2, 3])
+    }))
+
   it.effect("recv waits for the next offer; an interrupted recv leaves the message for the next one", () =>
     Effect.gen(function*() {
-      const buffer = MessageBuffer.make<number, string>({ capacity: 10, policy: "backpressure" })
+      const buffer = yield* MessageBuffer.make<number, string>({ capacity: 10, policy: "backpressure" })
       const waiting = yield* Effect.fork(buffer.recv(() => "ended"))
       yield* Effect.yieldNow()
       buffer.offer(1)
@@ -135,7 +148,7 @@ describe("MessageBuffer: receive buffer without network", () => {
 
   it.effect("interrupted waits do not pile up (a recv timeout polled on a quiet feed)", () =>
     Effect.gen(function*() {
-      const buffer = MessageBuffer.make<number, string>({ capacity: 10, policy: "backpressure" })
+      const buffer = yield* MessageBuffer.make<number, string>({ capacity: 10, policy: "backpressure" })
       for (let i = 0; i < 500; i++) {
         const single = yield* Effect.fork(buffer.recv(() => "ended"))
         const chunk = yield* Effect.fork(Stream.runHead(buffer.stream))
@@ -156,7 +169,7 @@ describe("MessageBuffer: receive buffer without network", () => {
 
   it.effect("a per-message failure is delivered in order; the next run continues after it", () =>
     Effect.gen(function*() {
-      const buffer = MessageBuffer.make<number, string>({ capacity: 10, policy: "backpressure" })
+      const buffer = yield* MessageBuffer.make<number, string>({ capacity: 10, policy: "backpressure" })
       buffer.offer(1)
       buffer.offer(2)
       buffer.offerFailure("bad")
@@ -173,7 +186,7 @@ describe("MessageBuffer: receive buffer without network", () => {
 
   it.effect("a failure marker obeys the policy: drop_newest discards it when full", () =>
     Effect.gen(function*() {
-      const buffer = MessageBuffer.make<number, string>({ capacity: 2, policy: "drop_newest" })
+      const buffer = yield* MessageBuffer.make<number, string>({ capacity: 2, policy: "drop_newest" })
       buffer.offer(1)
       buffer.offer(2)
       buffer.offerFailure("bad")

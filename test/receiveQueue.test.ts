@@ -36,7 +36,7 @@ const refusedAtOnce = (buffer: MessageBuffer.ReceiveBuffer<number, any>, n: numb
   })
 
 const full = (policy: MessageBuffer.OverflowPolicy, capacity = 3) => {
-  const buffer = MessageBuffer.make<number, string>({ capacity, policy })
+  const buffer = Effect.runSync(MessageBuffer.make<number, string>({ capacity, policy }))
   for (let n = 1; n <= capacity; n++) buffer.offer(n)
   return buffer
 }
@@ -45,7 +45,7 @@ describe("receive buffers are Effect Mailboxes with the strategy the overflow po
   it("every policy's buffer is a Mailbox made with its strategy: backpressure → suspend, drop_oldest → sliding, drop_newest and error → dropping", () => {
     const expected = { backpressure: "suspend", drop_oldest: "sliding", drop_newest: "dropping", error: "dropping" }
     for (const policy of policies) {
-      const buffer = MessageBuffer.make<number, string>({ capacity: 2, policy })
+      const buffer = Effect.runSync(MessageBuffer.make<number, string>({ capacity: 2, policy }))
       expect(Mailbox.isMailbox(mailboxOf(buffer))).toBe(true)
       expect(inside(buffer).strategy).toBe(expected[policy])
       expect(MessageBuffer.strategy(policy)).toBe(expected[policy])
@@ -55,7 +55,7 @@ describe("receive buffers are Effect Mailboxes with the strategy the overflow po
   it.effect("backpressure: the offer the full Mailbox refused waits in the Mailbox's own suspending offer until a recv makes room; nothing is lost", () =>
     Effect.gen(function*() {
       const log: Array<string> = []
-      const buffer = MessageBuffer.make<number, string>({
+      const buffer = yield* MessageBuffer.make<number, string>({
         capacity: 3,
         policy: "backpressure",
         onPause: () => log.push("pause"),
@@ -98,7 +98,7 @@ describe("receive buffers are Effect Mailboxes with the strategy the overflow po
   it.effect("error (dropping + BufferOverflowError): the Mailbox refuses at once and the refusal reports the overflow; the stream drains, then fails with { capacity }", () =>
     Effect.gen(function*() {
       let overflows = 0
-      const buffer = MessageBuffer.make<number, BufferOverflowError>({ capacity: 2, policy: "error", onOverflow: () => overflows++ })
+      const buffer = yield* MessageBuffer.make<number, BufferOverflowError>({ capacity: 2, policy: "error", onOverflow: () => overflows++ })
       buffer.offer(1)
       buffer.offer(2)
       expect(buffer.offer(3)).toBe(false)
@@ -115,7 +115,7 @@ describe("receive buffers are Effect Mailboxes with the strategy the overflow po
 
   it.effect("a recv waiting on the empty Mailbox is woken by the next offer", () =>
     Effect.gen(function*() {
-      const buffer = MessageBuffer.make<number, string>({ capacity: 10, policy: "backpressure" })
+      const buffer = yield* MessageBuffer.make<number, string>({ capacity: 10, policy: "backpressure" })
       const waiting = yield* Effect.fork(buffer.recv(() => "ended"))
       yield* settle
       expect(Option.isNone(yield* Fiber.poll(waiting))).toBe(true)
@@ -130,7 +130,7 @@ describe("receive buffers are Effect Mailboxes with the strategy the overflow po
 
   it.effect("an interrupted recv or stream leaves no Mailbox taker behind", () =>
     Effect.gen(function*() {
-      const buffer = MessageBuffer.make<number, string>({ capacity: 10, policy: "backpressure" })
+      const buffer = yield* MessageBuffer.make<number, string>({ capacity: 10, policy: "backpressure" })
       for (let i = 0; i < 50; i++) {
         const single = yield* Effect.fork(buffer.recv(() => "ended"))
         const chunk = yield* Effect.fork(Stream.runHead(buffer.stream))
@@ -146,7 +146,7 @@ describe("receive buffers are Effect Mailboxes with the strategy the overflow po
 
   it.effect("every waiting taker sees the end; later takes too", () =>
     Effect.gen(function*() {
-      const buffer = MessageBuffer.make<number, string>({ capacity: 10, policy: "drop_newest" })
+      const buffer = yield* MessageBuffer.make<number, string>({ capacity: 10, policy: "drop_newest" })
       const takers = yield* Effect.forEach([1, 2, 3], () => Effect.fork(Effect.flip(buffer.recv(() => "ended"))))
       const streamRun = yield* Effect.fork(drain(buffer))
       yield* settle
@@ -159,7 +159,7 @@ describe("receive buffers are Effect Mailboxes with the strategy the overflow po
 
   it.effect("the end asked for while a backpressure offer waits comes after everything that offer holds", () =>
     Effect.gen(function*() {
-      const buffer = MessageBuffer.make<number, string>({ capacity: 2, policy: "backpressure" })
+      const buffer = yield* MessageBuffer.make<number, string>({ capacity: 2, policy: "backpressure" })
       for (let n = 1; n <= 6; n++) buffer.offer(n)
       buffer.end()
       expect(buffer.offer(7)).toBe(false)

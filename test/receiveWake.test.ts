@@ -32,7 +32,7 @@ describe("the receive buffer's wake-up", () => {
   for (const policy of ["backpressure", "drop_oldest", "drop_newest", "error"] as const) {
     it.live(`${policy}: a waiting recv resumes in the microtasks right after the offer's callback, not at the end of the turn`, () =>
       Effect.gen(function*() {
-        const buffer = MessageBuffer.make<string, string>({ capacity: 4, policy })
+        const buffer = yield* MessageBuffer.make<string, string>({ capacity: 4, policy })
         const receiver = yield* Effect.fork(buffer.recv(() => "ended"))
         yield* until(() => takers(buffer) === 1)
         // Polled from microtasks queued after the offer: a wake-up left to the turn's end
@@ -51,7 +51,7 @@ describe("the receive buffer's wake-up", () => {
 
   it.live("a stream consumer is woken once per turn: the turn's reads arrive as one chunk, also after a recv took from the buffer", () =>
     Effect.gen(function*() {
-      const buffer = MessageBuffer.make<number, string>({ capacity: 16, policy: "backpressure" })
+      const buffer = yield* MessageBuffer.make<number, string>({ capacity: 16, policy: "backpressure" })
       // a recv first: the consumer that waits last decides how it is woken
       const first = yield* Effect.fork(buffer.recv(() => "ended"))
       yield* until(() => takers(buffer) === 1)

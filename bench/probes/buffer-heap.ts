@@ -4,6 +4,7 @@
 //   node --expose-gc --import tsx bench/probes/buffer-heap.ts [oldSrc=/tmp/i20buf-old/src]
 import { Effect } from "effect"
 import * as New from "../../src/MessageBuffer.js"
+import { makeBuffer } from "./makeBuffer.js"
 
 const oldSrc = process.argv[2] ?? "/tmp/i20buf-old/src"
 const Old = (await import(`${oldSrc}/MessageBuffer.js`)) as typeof New
@@ -17,7 +18,7 @@ const measure = (lib: typeof New) => {
   const before = process.memoryUsage().heapUsed
   const kept: Array<New.ReceiveBuffer<number, string>> = []
   for (let i = 0; i < N; i++) {
-    const buffer = lib.make<number, string>({ capacity: 1000, policy: "backpressure" })
+    const buffer = makeBuffer<number, string>(lib, { capacity: 1000, policy: "backpressure" })
     buffer.offer(i)
     Effect.runSync(buffer.recv(() => "ended"))
     kept.push(buffer)

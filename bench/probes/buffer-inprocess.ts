@@ -12,6 +12,7 @@
 // - stream 500/turn: 500 messages per turn through the stream, ns per message.
 import { Effect, Queue, Stream } from "effect"
 import * as New from "../../src/MessageBuffer.js"
+import { makeBuffer } from "./makeBuffer.js"
 
 const rounds = Number(process.argv[2] ?? 7)
 const oldSrc = process.argv[3] ?? "/tmp/i20buf-old/src"
@@ -24,7 +25,7 @@ const p50 = (xs: Array<number>) => [...xs].sort((a, b) => a - b)[xs.length >> 1]
 
 const recvLoop = (lib: typeof New) =>
   Effect.runPromise(Effect.gen(function*() {
-    const buffer = lib.make<number, string>({ capacity: 1000, policy: "backpressure" })
+    const buffer = makeBuffer<number, string>(lib, { capacity: 1000, policy: "backpressure" })
     const take = buffer.recv(() => "ended")
     const lat: Array<number> = []
     for (let i = 0; i < N; i++) {
@@ -66,7 +67,7 @@ const floorLoop = (kind: "async" | "queue") =>
 /** `perTurn` messages offered per turn, `turns` turns, consumed through the stream; ns per message. */
 const streamLoop = (lib: typeof New, perTurn: number, turns: number) =>
   Effect.runPromise(Effect.gen(function*() {
-    const buffer = lib.make<number, string>({ capacity: 1000, policy: "backpressure" })
+    const buffer = makeBuffer<number, string>(lib, { capacity: 1000, policy: "backpressure" })
     let sent = 0
     const produce = () => {
       for (let i = 0; i < perTurn; i++) buffer.offer(sent++)

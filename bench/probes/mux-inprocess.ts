@@ -9,6 +9,7 @@
 //   node /tmp/mux-inprocess.mjs [rounds=5] [perTurn=1300] [turns=300] [rows=jet,queue,raw]
 import { Effect, Queue, Stream } from "effect"
 import * as MessageBuffer from "../../src/MessageBuffer.js"
+import { makeBuffer } from "./makeBuffer.js"
 
 const [roundsS = "5", perTurnS = "1300", turnsS = "300", rowsS = "jet,queue,raw"] = process.argv.slice(2)
 const CHANNELS = Number(process.env.CHANNELS ?? 100)
@@ -42,7 +43,7 @@ const consume = <E>(s: Stream.Stream<Tick, E>) =>
 
 const jet = () =>
   Effect.runPromise(Effect.gen(function*() {
-    const buffers = Array.from({ length: CHANNELS }, () => MessageBuffer.make<Tick, string>({ capacity: 1000, policy: "backpressure" }))
+    const buffers = Array.from({ length: CHANNELS }, () => makeBuffer<Tick, string>(MessageBuffer, { capacity: 1000, policy: "backpressure" }))
     const t0 = cpuNow()
     produce((m) => void buffers[m.channel]!.offer(m))
     yield* Effect.forEach(buffers, (b) => consume(b.stream), { concurrency: "unbounded", discard: true })
@@ -103,7 +104,7 @@ const fiber = () =>
 
 const jetChunk = () =>
   Effect.runPromise(Effect.gen(function*() {
-    const buffers = Array.from({ length: CHANNELS }, () => MessageBuffer.make<Tick, string>({ capacity: 1000, policy: "backpressure" }))
+    const buffers = Array.from({ length: CHANNELS }, () => makeBuffer<Tick, string>(MessageBuffer, { capacity: 1000, policy: "backpressure" }))
     const t0 = cpuNow()
     produce((m) => void buffers[m.channel]!.offer(m))
     yield* Effect.forEach(buffers, (b) => b.stream.pipe(Stream.take(per), Stream.runForEachChunk((c) => Effect.sync(() => { for (const m of c) sink += m.price }))), { concurrency: "unbounded", discard: true })

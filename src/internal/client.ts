@@ -20,6 +20,7 @@ import * as Codec from "./codec.js"
 import { LatencyRecorder } from "./latency.js"
 import { ClientMetrics } from "./metrics.js"
 import * as Options from "./options.js"
+import * as ReceiveBuffer from "./receiveBuffer.js"
 import type { SendQueue } from "./sendQueue.js"
 import * as SharedRuntime from "./sharedRuntime.js"
 import * as Ticker from "./ticker.js"
@@ -169,7 +170,7 @@ export class Client<A> implements JetSocket.JetSocket<A> {
 
   /** @internal The receive buffer. */
   get buffer(): MessageBuffer.ReceiveBuffer<A, JetSocketError> {
-    return this.receiveBuffer ??= MessageBuffer.make<A, JetSocketError>(
+    return this.receiveBuffer ??= ReceiveBuffer.make<A, JetSocketError>(
       new BufferHooks(this, MessageBuffer.resolve(this.options.buffer))
     )
   }

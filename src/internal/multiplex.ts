@@ -26,6 +26,7 @@ import type { Transport } from "../Transport.js"
 import { preview, schemaDecoder } from "./codec.js"
 import * as Guard from "./guard.js"
 import * as Options from "./options.js"
+import * as ReceiveBuffer from "./receiveBuffer.js"
 import { ownedBy } from "./telemetryLabels.js"
 
 /** @internal */
@@ -328,7 +329,7 @@ export const make = (
           const schema = subscribeOptions?.schema
           const sub = new Sub(
             channel,
-            MessageBuffer.make<unknown, JetSocketError>({
+            ReceiveBuffer.make<unknown, JetSocketError>({
               capacity: subscribeOptions?.queueSize ?? queueSize ?? MessageBuffer.defaults.capacity,
               policy: subscribeOptions?.overflowPolicy ?? overflowPolicy ?? MessageBuffer.defaults.overflowPolicy,
               runtime,

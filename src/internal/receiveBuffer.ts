@@ -86,10 +86,11 @@ export interface ReceiveBufferOptions<E> {
   readonly capacity: number
   readonly policy: OverflowPolicy
   /**
-   * The runtime the backpressure offer runs in (the user's; the default
-   * runtime when not given, for a buffer used on its own).
+   * The runtime the backpressure offer runs in, and whose scheduler wakes
+   * consumers where there is no per-turn batch: the user's (the client's and
+   * the multiplexer's, or the caller's of the public `MessageBuffer.make`).
    */
-  readonly runtime?: Runtime.Runtime<never>
+  readonly runtime: Runtime.Runtime<never>
   /** A message was dropped by the `"drop_oldest"` or `"drop_newest"` policy. */
   readonly onDrop?: (count: number) => void
   /** The Mailbox refused a message under the `"error"` policy. */
@@ -185,8 +186,6 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
   readonly mailbox: Mailbox.Mailbox<unknown, E>
   /** The Mailbox's scheduler: how a waiting consumer is woken. */
   private readonly wake: Wake
-  /** Where the backpressure offer runs: the owner's (the user's) runtime; the default one for a buffer used on its own. */
-  private readonly runtime: Runtime.Runtime<never>
   private held = 0
   private droppedCount = 0
   /** No more offers are accepted (the buffer ended or failed). */
@@ -202,10 +201,9 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
   constructor(private readonly options: ReceiveBufferOptions<E>) {
     this.capacity = options.capacity
     this.policy = options.policy
-    this.runtime = options.runtime ?? Runtime.defaultRuntime
-    this.wake = new Wake(perTurn ?? FiberRefs.getOrDefault(this.runtime.fiberRefs, FiberRef.currentScheduler))
+    this.wake = new Wake(perTurn ?? FiberRefs.getOrDefault(options.runtime.fiberRefs, FiberRef.currentScheduler))
     // Synchronous: the buffer is made from the socket callback too.
-    this.mailbox = Runtime.runSync(this.runtime)(Effect.withScheduler(
+    this.mailbox = Runtime.runSync(options.runtime)(Effect.withScheduler(
       Mailbox.make<unknown, E>({ capacity: options.capacity, strategy: strategyOf(options.policy) }),
       this.wake
     ))
@@ -253,7 +251,7 @@ class ReceiveBufferImpl<A, E> implements ReceiveBuffer<A, E> {
     this.held++
     this.pause()
     // Starts at once (registers its offer with the Mailbox before returning); runs in the user's runtime.
-    Runtime.runFork(this.runtime)(this.offerSpill)
+    Runtime.runFork(this.options.runtime)(this.offerSpill)
   }
 
   /** Offers the waiting items with the Mailbox's suspending `offerAll`, again while more arrived, then ends the spill. */
