@@ -226,12 +226,12 @@ export class Client<A> implements JetSocket.JetSocket<A> {
     // No hub yet means no subscriber: nobody can miss the event. Late callbacks
     // (a pong, a drop) may arrive after close shut the hub down: ignore them.
     if (this.pubsub === undefined || this.pubsub === null) return
-    Effect.runSync(PubSub.publish(this.pubsub, event))
+    Runtime.runSync(this.env.runtime)(PubSub.publish(this.pubsub, event))
   }
 
   /** The events hub, made for the first subscriber (never called once closed). */
   hub(): PubSub.PubSub<JetSocketEvent> {
-    return this.pubsub ??= Effect.runSync(PubSub.sliding<JetSocketEvent>(DEFAULTS.eventCapacity))
+    return this.pubsub ??= Runtime.runSync(this.env.runtime)(PubSub.sliding<JetSocketEvent>(DEFAULTS.eventCapacity))
   }
 
   // ------------------------------------------------- the public API: sending
@@ -333,7 +333,7 @@ export class Client<A> implements JetSocket.JetSocket<A> {
   }
 
   get stateChanges(): Stream.Stream<State> {
-    return Stream.suspend(() => (this.stateRef ??= Effect.runSync(SubscriptionRef.make(this.stateNow))).changes).pipe(
+    return Stream.suspend(() => (this.stateRef ??= Runtime.runSync(this.env.runtime)(SubscriptionRef.make(this.stateNow))).changes).pipe(
       Stream.takeUntil((state) => state === "Closed" || state === "Failed")
     )
   }

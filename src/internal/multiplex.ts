@@ -8,6 +8,7 @@ import * as Exit from "effect/Exit"
 import * as FiberSet from "effect/FiberSet"
 import * as ParseResult from "effect/ParseResult"
 import * as PubSub from "effect/PubSub"
+import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -207,7 +208,7 @@ export const make = (
         const entry = typeof channel === "string" ? channels.get(channel) : undefined
         if (entry === undefined || entry.subscribers.size === 0) {
           unroutableMessages++
-          Effect.runSync(PubSub.publish(unrouted, message))
+          Runtime.runSync(runtime)(PubSub.publish(unrouted, message))
           continue
         }
         totalMessagesRouted++
