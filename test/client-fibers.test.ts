@@ -4,37 +4,17 @@
  * outlives `close` or that scope's end. Real server, live clock.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Exit, Scope, Supervisor } from "effect"
-import type * as Context from "effect/Context"
-import type * as Fiber from "effect/Fiber"
-import type * as Option from "effect/Option"
+import { Effect, Exit, Scope } from "effect"
 import * as JetSocket from "../src/JetSocket.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
 import { statesUntilEnd } from "./fixtures/helpers.js"
+import { Recorder } from "./fixtures/supervisor.js"
 
 const live = <A, E>(name: string, body: () => Effect.Effect<A, E, any>, timeout = 60_000) =>
   it.scopedLive(name, () => body().pipe(Effect.provide(NodeTransport.layer)), timeout)
 
 const until = (predicate: () => boolean, timeoutMs = 10_000) => TestServer.waitUntil(predicate, timeoutMs).pipe(Effect.orDie)
-
-/** A user's supervisor: records every fiber started under it. */
-class Recorder extends Supervisor.AbstractSupervisor<void> {
-  readonly started: Array<Fiber.RuntimeFiber<any, any>> = []
-  readonly value = Effect.void
-  override onStart<A, E, R>(
-    _context: Context.Context<R>,
-    _effect: Effect.Effect<A, E, R>,
-    _parent: Option.Option<Fiber.RuntimeFiber<any, any>>,
-    fiber: Fiber.RuntimeFiber<A, E>
-  ): void {
-    this.started.push(fiber)
-  }
-  /** The recorded fibers that have not ended. */
-  alive(): Array<Fiber.RuntimeFiber<any, any>> {
-    return this.started.filter((fiber) => fiber.unsafePoll() === null)
-  }
-}
 
 describe("the client's fibers", () => {
   live("the client's life is one fiber, the user's: the same one connected and idle, through a drop and its backoff; close ends it", () =>

@@ -1,9 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Context, Effect, Exit, Fiber, FiberRef, Option, ParseResult, Schema, Stream, Supervisor } from "effect"
+import { Effect, Fiber, FiberRef, Option, ParseResult, Schema, Stream } from "effect"
 import * as JetSocket from "../src/JetSocket.js"
 import * as Multiplex from "../src/Multiplex.js"
 import * as NodeTransport from "../src/NodeTransport.js"
 import * as TestServer from "../src/TestServer.js"
+import { Recorder } from "./fixtures/supervisor.js"
 
 // Issue 28 item 4: what the library runs for the user (codecs, schema transformations, fibers started
 // from callbacks) runs in the user's runtime, so their FiberRefs, logger, tracer and supervisor see it.
@@ -77,34 +78,17 @@ describe("user code runs in the user's runtime", () => {
   it.scopedLive("the events hub publishes in the user's runtime: a ping's Ping and Pong events run in fibers the user's supervisor sees", () =>
     Effect.gen(function*() {
       const server = yield* TestServer.make({ handler: TestServer.echo })
-      const roots = new RootFibers()
+      const recorder = new Recorder()
       yield* Effect.gen(function*() {
         const ws = yield* JetSocket.connect(server.url, { reconnect: false, heartbeat: false })
         const events = yield* ws.subscribeEvents
-        const before = roots.started
+        const before = recorder.roots
         yield* ws.ping({ timeout: "5 seconds" })
         // One root fiber per event published from outside a fiber of the caller: the Ping
         // (published from the caller's fiber) and the Pong (from the socket callback).
-        expect(roots.started - before).toBe(2)
+        expect(recorder.roots - before).toBe(2)
         const tags = yield* events.pipe(Stream.filter((e) => e._tag === "Ping" || e._tag === "Pong"), Stream.take(2), Stream.runCollect)
         expect(Array.from(tags, (e) => e._tag)).toEqual(["Ping", "Pong"])
-      }).pipe(Effect.supervised(roots))
+      }).pipe(Effect.supervised(recorder))
     }).pipe(Effect.locally(who, "user"), Effect.provide(NodeTransport.layer)))
 })
-
-/** A supervisor that counts the root fibers (no parent) started in the runtime it is installed in. */
-class RootFibers extends Supervisor.AbstractSupervisor<void> {
-  started = 0
-  get value() {
-    return Effect.void
-  }
-  override onStart<A, E, R>(
-    _context: Context.Context<R>,
-    _effect: Effect.Effect<A, E, R>,
-    parent: Option.Option<Fiber.RuntimeFiber<any, any>>,
-    _fiber: Fiber.RuntimeFiber<A, E>
-  ): void {
-    if (Option.isNone(parent)) this.started++
-  }
-  override onEnd<A, E>(_value: Exit.Exit<A, E>, _fiber: Fiber.RuntimeFiber<A, E>): void {}
-}

@@ -221,17 +221,22 @@ export class Client<A> implements JetSocket.JetSocket<A> {
     return tag === "Closing" || tag === "Closed" || tag === "Failed"
   }
 
+  /** Runs a synchronous Effect (the hubs' making and publishing) from a callback, in the user's runtime. */
+  private runNow<X>(effect: Effect.Effect<X>): X {
+    return Runtime.runSync(this.env.runtime)(effect)
+  }
+
   /** @internal */
   publish(event: JetSocketEvent): void {
     // No hub yet means no subscriber: nobody can miss the event. Late callbacks
     // (a pong, a drop) may arrive after close shut the hub down: ignore them.
     if (this.pubsub === undefined || this.pubsub === null) return
-    Runtime.runSync(this.env.runtime)(PubSub.publish(this.pubsub, event))
+    this.runNow(PubSub.publish(this.pubsub, event))
   }
 
   /** The events hub, made for the first subscriber (never called once closed). */
   hub(): PubSub.PubSub<JetSocketEvent> {
-    return this.pubsub ??= Runtime.runSync(this.env.runtime)(PubSub.sliding<JetSocketEvent>(DEFAULTS.eventCapacity))
+    return this.pubsub ??= this.runNow(PubSub.sliding<JetSocketEvent>(DEFAULTS.eventCapacity))
   }
 
   // ------------------------------------------------- the public API: sending
@@ -333,7 +338,7 @@ export class Client<A> implements JetSocket.JetSocket<A> {
   }
 
   get stateChanges(): Stream.Stream<State> {
-    return Stream.suspend(() => (this.stateRef ??= Runtime.runSync(this.env.runtime)(SubscriptionRef.make(this.stateNow))).changes).pipe(
+    return Stream.suspend(() => (this.stateRef ??= this.runNow(SubscriptionRef.make(this.stateNow))).changes).pipe(
       Stream.takeUntil((state) => state === "Closed" || state === "Failed")
     )
   }
