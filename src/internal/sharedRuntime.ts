@@ -10,16 +10,17 @@ import * as Scope from "effect/Scope"
 /**
  * The Runtime each client keeps, to run its supervisor, its closing and the
  * effects a transport callback starts (a backpressure offer, a codec) with
- * the context, logger, tracer and clock it was made with. `Effect.runtime()` copies the calling fiber's FiberRefs (a
- * `Map` of every FiberRef), so 1 000 clients made by one fiber would hold
- * 1 000 identical copies. This hands back the Runtime an earlier client
+ * the context, logger, tracer and clock it was made with.
+ * `Effect.runtime()` copies the calling fiber's FiberRefs (a `Map` of every
+ * FiberRef), so 1 000 clients made by one fiber would hold 1 000 identical
+ * copies. This hands back the Runtime an earlier client
  * got, when it is the same in every respect (runtime flags and every FiberRef
  * value, compared by identity, contexts by their services); otherwise
  * `runtime` itself, which later clients may then share.
  *
  * The kept Runtime has no `Scope` in its context (the supervisor requires
- * none: it makes its own), and contexts are
- * compared by their other services, not by identity. Clients opened
+ * none: it makes its own), and contexts are compared by their other
+ * services, not by identity. Clients opened
  * independently (each `connect` in its own `Effect.runPromise`, with its own
  * scope and the transport layer provided, as a service opening connections on
  * demand or the Promise API does) each run under a new `Context` holding their

@@ -33,8 +33,9 @@ const outages = new WeakMap<Client<any>, Outage>()
 /**
  * Called by `Lifecycle.transition` (the one place the state changes) once
  * the state is `step.next` (see {@link Step}). Counts the client in the
- * state gauge, and opens, annotates and ends the outage span. It never throws: the state has changed
- * already, and a tracer that throws must not leave a transition half done.
+ * state gauge, and opens, annotates and ends the outage span. It never
+ * throws: the state has changed already, and a tracer that throws must not
+ * leave a transition half done.
  *
  * @internal
  */

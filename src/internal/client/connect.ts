@@ -121,7 +121,7 @@ export const open = (client: Client<any>, supervisorScope: Scope.Scope, attempt:
  * supervisor stops: `close`'s, or 1011 when it stopped for another reason
  * (it died, or the client failed with a socket still being set up).
  */
-export const closingCode = (state: Lifecycle.State): readonly [number, string] =>
+const closingCode = (state: Lifecycle.State): readonly [number, string] =>
   state._tag === "Closing" ? [state.code, state.reason] : [1011, "internal error"]
 
 /** Closes an ended connection's scope (the socket is released, nothing of it stays behind). */
